@@ -1,0 +1,216 @@
+// RawNode: the public face of the core. The driver feeds it ticks and messages, and repeatedly
+// takes a Ready (what to persist, send and apply), handles it in order, then calls advance().
+import { checkConfChange, cloneConfState, encodeConfChange } from './confchange.js';
+import * as leader from './leader.js';
+import { newMessage } from './message.js';
+import { Raft, type TestingKnobs } from './raft.js';
+import {
+  EntryType,
+  MessageType,
+  NONE,
+  RaftError,
+  Role,
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  type HardState,
+  type Message,
+  type NodeId,
+  type RaftConfig,
+  type RaftStorageReader,
+  type Ready,
+  type SoftState,
+} from './types.js';
+
+export interface ProgressStatus {
+  match: number;
+  next: number;
+  state: string;
+  isLearner: boolean;
+}
+
+export interface Status {
+  id: NodeId;
+  term: number;
+  leader: NodeId;
+  role: Role;
+  commit: number;
+  applied: number;
+  lastIndex: number;
+  confState: ConfState;
+  /** replication progress per member, on the leader only */
+  progress: Record<number, ProgressStatus>;
+}
+
+const MAX_COMMITTED_BYTES = 64 * 1024 * 1024;
+
+export class RawNode {
+  readonly raft: Raft;
+  private prevSoft: SoftState;
+  private prevHard: HardState;
+
+  constructor(config: RaftConfig, storage: RaftStorageReader, knobs: TestingKnobs = {}) {
+    this.raft = new Raft(config, storage, knobs);
+    this.prevSoft = this.softState();
+    this.prevHard = this.hardState();
+  }
+
+  private softState(): SoftState {
+    return { leader: this.raft.lead, role: this.raft.role };
+  }
+
+  private hardState(): HardState {
+    return { term: this.raft.term, vote: this.raft.vote, commit: this.raft.log.committed };
+  }
+
+  tick(): void {
+    this.raft.tick();
+  }
+
+  /** feeds a message received from a peer */
+  step(msg: Message): void {
+    if (msg.from === NONE) throw new RaftError('InvalidArgument', 'raft: message without sender');
+    this.raft.step(msg);
+  }
+
+  /** proposes data; on a follower it is forwarded to the leader (no guarantee it commits) */
+  propose(data: Uint8Array): void {
+    this.proposeEntry({ term: 0, index: 0, type: EntryType.Normal, data });
+  }
+
+  /** proposes a membership change (one at a time: throws ProposalDropped while one is pending) */
+  proposeConfChange(cc: ConfChange): void {
+    checkConfChange(this.raft.confState, cc);
+    this.proposeEntry({ term: 0, index: 0, type: EntryType.ConfChange, data: encodeConfChange(cc) });
+  }
+
+  private proposeEntry(e: Entry): void {
+    const r = this.raft;
+    if (r.role === Role.Leader) {
+      if (!leader.propose(r, [e])) {
+        throw new RaftError('ProposalDropped', r.leadTransferee !== NONE ? 'raft: leadership transfer in progress' : 'raft: proposal dropped');
+      }
+      return;
+    }
+    if (r.lead === NONE) throw new RaftError('NotLeader', 'raft: no leader known', NONE);
+    r.msgs.push(newMessage({ type: MessageType.Propose, from: r.id, to: r.lead, term: 0, entries: [e] }));
+  }
+
+  /**
+   * Asks for a linearizable read point. The answer comes out as a ReadState in a later Ready:
+   * once the state machine applied up to its index, a read reflects every earlier commit.
+   */
+  readIndex(context: Uint8Array): void {
+    const r = this.raft;
+    const m = newMessage({ type: MessageType.ReadIndex, from: r.id, to: r.lead, term: 0, context });
+    if (r.role === Role.Leader) {
+      r.step(m);
+      return;
+    }
+    if (r.lead === NONE) throw new RaftError('NotLeader', 'raft: no leader known', NONE);
+    r.msgs.push(m);
+  }
+
+  campaign(): void {
+    this.raft.hup();
+  }
+
+  transferLeadership(to: NodeId): void {
+    const r = this.raft;
+    if (r.role !== Role.Leader) throw new RaftError('NotLeader', 'raft: not the leader', r.lead);
+    leader.transferLeadership(r, to);
+  }
+
+  hasReady(): boolean {
+    const r = this.raft;
+    const ss = this.softState();
+    if (ss.leader !== this.prevSoft.leader || ss.role !== this.prevSoft.role) return true;
+    const hs = this.hardState();
+    if (!sameHardState(hs, this.prevHard)) return true;
+    if (r.log.unstable.entries.length > 0 || r.log.hasPendingSnapshot()) return true;
+    if (r.msgs.length > 0 || r.readStates.length > 0) return true;
+    return r.log.hasNextCommittedEntries();
+  }
+
+  /** the pending effects; the caller handles them in order and then calls advance(rd) */
+  ready(): Ready {
+    const r = this.raft;
+    const rd: Ready = {
+      entries: r.log.unstableEntries(),
+      committedEntries: r.log.nextCommittedEntries(MAX_COMMITTED_BYTES),
+      messages: r.msgs,
+      readStates: r.readStates,
+    };
+    const ss = this.softState();
+    if (ss.leader !== this.prevSoft.leader || ss.role !== this.prevSoft.role) {
+      rd.softState = ss;
+      this.prevSoft = ss;
+    }
+    const hs = this.hardState();
+    if (!sameHardState(hs, this.prevHard)) {
+      rd.hardState = hs;
+      this.prevHard = hs;
+    }
+    if (r.log.unstable.snapshot) rd.snapshot = r.log.unstable.snapshot;
+    r.msgs = [];
+    r.readStates = [];
+    return rd;
+  }
+
+  /** the driver persisted, sent and applied `rd` */
+  advance(rd: Ready): void {
+    const r = this.raft;
+    if (rd.snapshot) {
+      r.log.stableSnapTo(rd.snapshot.metadata.index);
+      r.log.appliedTo(rd.snapshot.metadata.index);
+    }
+    const lastEnt = rd.entries[rd.entries.length - 1];
+    if (lastEnt) r.log.stableTo(lastEnt.index, lastEnt.term);
+    const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
+    if (lastCommitted) r.log.appliedTo(lastCommitted.index);
+    if (r.role === Role.Leader) leader.selfPersisted(r);
+  }
+
+  /** applies a committed membership change (call it when applying the ConfChange entry) */
+  applyConfChange(cc: ConfChange): ConfState {
+    return this.raft.applyConfChange(cc);
+  }
+
+  reportUnreachable(id: NodeId): void {
+    leader.reportUnreachable(this.raft, id);
+  }
+
+  reportSnapshot(id: NodeId, ok: boolean): void {
+    leader.reportSnapshot(this.raft, id, ok);
+  }
+
+  /** the transport saw the stream to `id` break (its process died, not merely went quiet) */
+  peerStreamBroken(id: NodeId): void {
+    this.raft.peerStreamBroken(id);
+  }
+
+  status(): Status {
+    const r = this.raft;
+    const progress: Record<number, ProgressStatus> = {};
+    if (r.role === Role.Leader) {
+      for (const pr of r.prs.values()) {
+        progress[pr.id] = { match: pr.match, next: pr.next, state: pr.state, isLearner: pr.isLearner };
+      }
+    }
+    return {
+      id: r.id,
+      term: r.term,
+      leader: r.lead,
+      role: r.role,
+      commit: r.log.committed,
+      applied: r.log.applied,
+      lastIndex: r.log.lastIndex(),
+      confState: cloneConfState(r.confState),
+      progress,
+    };
+  }
+}
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
