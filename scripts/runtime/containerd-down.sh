@@ -49,6 +49,10 @@ if [[ -f $BASE/cni/net.d/10-shoal.conflist ]]; then
   br=$(grep -o '"bridge": "[^"]*"' "$BASE/cni/net.d/10-shoal.conflist" | cut -d'"' -f4)
   [[ -n "$br" ]] && ip link del "$br" 2>/dev/null
 fi
+if [[ -f $BASE/cni/none.d/10-none.conflist ]]; then
+  br=$(grep -o '"bridge": "[^"]*"' "$BASE/cni/none.d/10-none.conflist" | cut -d'"' -f4)
+  [[ -n "$br" ]] && ip link del "$br" 2>/dev/null
+fi
 if [[ "$KEEP" != "--keep-data" ]]; then
   rm -rf "$RUN" "$BASE"
 fi

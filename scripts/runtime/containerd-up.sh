@@ -40,8 +40,7 @@ if [[ -f $RUN/containerd.pid ]] && kill -0 "$(cat "$RUN/containerd.pid")" 2>/dev
 fi
 
 # CNI configs (containerd reloads them without a restart). containerd adds the loopback
-# interface itself, so the bridge chain has no loopback plugin; network mode "none" uses the
-# runtime handler "shoal-none", whose conf dir holds a loopback-only config.
+# interface itself, so the bridge chain has no loopback plugin.
 cat >"$BASE/cni/net.d/10-shoal.conflist.tmp" <<JSON
 {
   "cniVersion": "1.0.0",
@@ -65,8 +64,27 @@ cat >"$BASE/cni/net.d/10-shoal.conflist.tmp" <<JSON
 }
 JSON
 mv "$BASE/cni/net.d/10-shoal.conflist.tmp" "$BASE/cni/net.d/10-shoal.conflist"
+# Network mode "none": containerd's CRI insists on an eth0 with an address, so these sandboxes
+# get one from an isolated, gateway-less bridge and the Shoal runtime deletes eth0 right after
+# RunPodSandbox (before the task's container exists); the task sees only loopback.
 cat >"$BASE/cni/none.d/10-none.conflist" <<JSON
-{ "cniVersion": "1.0.0", "name": "shoal-none", "plugins": [ { "type": "loopback" } ] }
+{
+  "cniVersion": "1.0.0",
+  "name": "shoal-none-$NAME",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "shoaln$IDX",
+      "isGateway": false,
+      "ipMasq": false,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{ "subnet": "10.214.$IDX.0/24" }]],
+        "dataDir": "$BASE/cni/ipam-none"
+      }
+    }
+  ]
+}
 JSON
 
 if [[ $running -eq 0 ]]; then
