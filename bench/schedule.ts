@@ -1,0 +1,178 @@
+// Scheduling benchmark.
+//  (a) benchSchedulerAlone(): the scheduler core in memory: 100,000 pending tasks of 100 services
+//      onto 1,000 nodes (some services with constraints, some with placement preferences, some
+//      with reservations), placements per second, median of a few runs.
+//  (b) end to end (services created through the Control API until all tasks run on hollow
+//      workers): not measured yet; its fields stay null until benchE2E() exists.
+// Prints one JSON line per run, then a summary JSON object as the LAST line.
+//
+//   npm run bench -- schedule [--runs 5] [--tasks 100000] [--nodes 1000] [--services 100]
+import { performance } from 'node:perf_hooks';
+import {
+  HealthState,
+  NodeAvailability,
+  NodeRole,
+  NodeState,
+  TaskState,
+  type Node,
+  type Task,
+  type TaskSpec,
+} from '@shoal/api';
+import { SchedulerState } from '../packages/manager/src/scheduler/index.js';
+import { machine, percentile } from './_machine.js';
+
+interface Options {
+  runs: number;
+  tasks: number;
+  nodes: number;
+  services: number;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { runs: 5, tasks: 100_000, nodes: 1_000, services: 100 };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i]?.replace(/^--/, '');
+    const v = Number(argv[i + 1]);
+    if (k && k in o && Number.isFinite(v)) {
+      (o as unknown as Record<string, number>)[k] = v;
+      i++;
+    }
+  }
+  return o;
+}
+
+const GB = 1024 ** 3;
+
+function makeNodes(n: number): Node[] {
+  return Array.from({ length: n }, (_, i) => ({
+    id: `node-${String(i).padStart(5, '0')}`,
+    meta: { version: 1 },
+    spec: {
+      annotations: { name: `node-${i}`, labels: { zone: `z${i % 5}`, rack: `r${i % 20}`, ...(i % 4 === 0 ? { ssd: 'true' } : {}) } },
+      desiredRole: NodeRole.WORKER,
+      availability: i % 97 === 0 ? NodeAvailability.DRAIN : NodeAvailability.ACTIVE,
+    },
+    description: {
+      hostname: `host-${i}`,
+      platform: { os: 'linux', architecture: i % 10 === 0 ? 'arm64' : 'amd64' },
+      resources: { nanoCpus: 64e9, memoryBytes: 256 * GB, pids: 0 },
+      engineVersion: '1.0',
+      engineLabels: {},
+    },
+    status: { state: i % 101 === 0 ? NodeState.NODE_DOWN : NodeState.NODE_READY, message: '', addr: `10.0.${i >> 8}.${i & 255}` },
+    managerStatus: undefined,
+    role: NodeRole.WORKER,
+    dataPathAddr: '',
+  }));
+}
+
+/** Service s: every 5th has a constraint, every 3rd a zone (and sometimes rack) preference. */
+function serviceSpec(s: number): TaskSpec {
+  const constraints = s % 5 === 0 ? ['node.labels.ssd==true'] : s % 5 === 1 ? ['node.platform.arch!=arm64'] : [];
+  const preferences = s % 3 === 0 ? [{ spreadDescriptor: 'node.labels.zone' }, ...(s % 6 === 0 ? [{ spreadDescriptor: 'node.labels.rack' }] : [])] : [];
+  return {
+    container: { image: `img${s}` } as TaskSpec['container'],
+    resources: { limits: undefined, reservations: { nanoCpus: s % 2 ? 1e7 : 0, memoryBytes: s % 2 ? 16 * 1024 ** 2 : 0, pids: 0 } },
+    restart: undefined,
+    placement: { constraints, preferences, maxReplicas: s % 7 === 0 ? 10 : 0, platforms: [] },
+    logDriver: undefined,
+    networks: [],
+    forceUpdate: 0,
+  };
+}
+
+function makeTasks(total: number, services: number): Task[] {
+  const out: Task[] = [];
+  const per = Math.ceil(total / services);
+  for (let s = 0; s < services && out.length < total; s++) {
+    const spec = serviceSpec(s);
+    for (let slot = 1; slot <= per && out.length < total; slot++) {
+      out.push({
+        id: `t-${s}-${slot}`,
+        meta: { version: 1 },
+        spec,
+        specVersion: { index: 1 },
+        serviceId: `svc-${s}`,
+        slot,
+        nodeId: '',
+        annotations: undefined,
+        serviceAnnotations: undefined,
+        status: { state: TaskState.PENDING, message: '', err: '', health: HealthState.HEALTH_NONE, appliedBy: '' },
+        desiredState: TaskState.RUNNING,
+        networks: [],
+        endpoint: undefined,
+        logDriver: undefined,
+        jobIteration: undefined,
+        restartAttempt: 0,
+      });
+    }
+  }
+  return out;
+}
+
+export interface SchedulerRun {
+  run: number;
+  tasks: number;
+  nodes: number;
+  services: number;
+  placed: number;
+  unschedulable: number;
+  seconds: number;
+  placements_per_sec: number;
+}
+
+/** Part (a): the scheduler alone, in memory. Returns one record per run. */
+export function benchSchedulerAlone(o: Options, onRun: (r: SchedulerRun) => void = () => {}): SchedulerRun[] {
+  const nodes = makeNodes(o.nodes);
+  const runs: SchedulerRun[] = [];
+  for (let run = 0; run <= o.runs; run++) {
+    const pending = makeTasks(o.tasks, o.services);
+    const t0 = performance.now();
+    const state = new SchedulerState();
+    for (const n of nodes) state.upsertNode(n);
+    const res = state.schedule(pending);
+    const seconds = (performance.now() - t0) / 1000;
+    const r: SchedulerRun = {
+      run,
+      tasks: o.tasks,
+      nodes: o.nodes,
+      services: o.services,
+      placed: res.assignments.length,
+      unschedulable: res.unschedulable.length,
+      seconds: Number(seconds.toFixed(4)),
+      placements_per_sec: Math.round(res.assignments.length / seconds),
+    };
+    if (run === 0) continue; // warm-up
+    runs.push(r);
+    onRun(r);
+  }
+  return runs;
+}
+
+function main(): void {
+  const o = parseArgs(process.argv.slice(2));
+  const runs = benchSchedulerAlone(o, (r) => console.log(JSON.stringify({ bench: 'schedule', part: 'scheduler_alone', ...r })));
+  const rates = runs.map((r) => r.placements_per_sec).sort((a, b) => a - b);
+  console.log(
+    JSON.stringify({
+      bench: 'schedule',
+      params: o,
+      scheduler_placements_per_sec_p50: percentile(rates, 50),
+      scheduler_placements_per_sec_min: rates[0] ?? null,
+      machine: machine(),
+    }),
+  );
+  // (b) end to end is measured by benchE2E() once the manager is wired; null until then.
+  const e2e: { tasks: number; seconds: number | null; rssMb: number | null } = { tasks: o.tasks, seconds: null, rssMb: null };
+  console.log(
+    JSON.stringify({
+      bench: 'schedule',
+      scheduler_placements_per_sec: percentile(rates, 50),
+      e2e_tasks: e2e.tasks,
+      e2e_seconds: e2e.seconds,
+      manager_rss_mb: e2e.rssMb,
+    }),
+  );
+}
+
+main();
