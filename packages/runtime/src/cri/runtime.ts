@@ -199,7 +199,17 @@ export class CriRuntime implements Runtime {
     const ulimits = await readFile(join(this.taskDir(handle.taskId), 'ulimits.json'), 'utf8').catch(() => '');
     if (ulimits) {
       const pid = await this.pid(handle);
-      if (pid) await applyUlimits(pid, JSON.parse(ulimits)).catch((e) => { throw new RuntimeError('Internal', 'start', `task ${handle.taskId}: applying ulimits: ${(e as Error).message}`, { cause: e }); });
+      try {
+        if (!pid) throw new Error('container has no pid');
+        await applyUlimits(pid, JSON.parse(ulimits));
+      } catch (e) {
+        // Never leave a task running with limits other than asked: kill it and fail the start.
+        await this.cri.runtime('StopContainer', { containerId: handle.containerId, timeout: 0 }).catch(() => undefined);
+        const why = ((e as { stderr?: string }).stderr || (e as Error).message).trim();
+        throw new RuntimeError('FailedPrecondition', 'start', `task ${handle.taskId}: ulimits could not be applied (${why}); ` +
+          'CRI v0.25 has no rlimits, so they are set with prlimit after start, which needs CAP_SYS_RESOURCE to raise limits ' +
+          'or to change a process of another user', { cause: e });
+      }
     }
   }
 
