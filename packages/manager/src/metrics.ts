@@ -1,0 +1,63 @@
+// Manager metrics (prom-client), named shoal_<component>_<what>_<unit>. One registry per
+// Manager so that several in-process managers (tests) do not collide; the daemon exposes it on
+// /metrics.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { TaskState } from '@shoal/api';
+
+export class ManagerMetrics {
+  readonly registry: Registry;
+  readonly raftTerm: Gauge;
+  readonly raftLeader: Gauge;
+  readonly raftCommitLatency: Histogram;
+  readonly tasks: Gauge<'state'>;
+  readonly schedulerLatency: Histogram;
+  readonly dispatcherSessions: Gauge;
+  readonly dispatcherHeartbeats: Counter;
+  readonly dispatcherStatusBatches: Counter;
+  readonly controlRequests: Counter<'method' | 'code'>;
+
+  constructor(registry = new Registry()) {
+    this.registry = registry;
+    const r = [registry];
+    this.raftTerm = new Gauge({ name: 'shoal_raft_term', help: 'Current raft term of this manager', registers: r });
+    this.raftLeader = new Gauge({ name: 'shoal_raft_leader', help: '1 when this manager is the raft leader, else 0', registers: r });
+    this.raftCommitLatency = new Histogram({
+      name: 'shoal_raft_commit_latency_seconds',
+      help: 'Time from proposing a store transaction to its being applied',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: r,
+    });
+    this.tasks = new Gauge({ name: 'shoal_tasks', help: 'Tasks in the store by observed state', labelNames: ['state'], registers: r });
+    this.schedulerLatency = new Histogram({
+      name: 'shoal_scheduler_latency_seconds',
+      help: 'Time of one scheduling pass (decision and commit)',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: r,
+    });
+    this.dispatcherSessions = new Gauge({ name: 'shoal_dispatcher_sessions', help: 'Open agent sessions on this dispatcher', registers: r });
+    this.dispatcherHeartbeats = new Counter({ name: 'shoal_dispatcher_heartbeats_total', help: 'Heartbeats received from agents', registers: r });
+    this.dispatcherStatusBatches = new Counter({
+      name: 'shoal_dispatcher_status_batches_total',
+      help: 'Store transactions written for task status updates',
+      registers: r,
+    });
+    this.controlRequests = new Counter({
+      name: 'shoal_control_requests_total',
+      help: 'Control API requests by method and result code',
+      labelNames: ['method', 'code'],
+      registers: r,
+    });
+  }
+
+  /** Set shoal_tasks{state} from a count per state (every known state is reported, zeros too). */
+  setTaskCounts(counts: ReadonlyMap<TaskState, number>): void {
+    for (const [name, value] of Object.entries(TaskState)) {
+      if (typeof value !== 'number' || value < 0) continue;
+      this.tasks.set({ state: name.toLowerCase() }, counts.get(value) ?? 0);
+    }
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
