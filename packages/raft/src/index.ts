@@ -4,3 +4,4 @@ export { MemoryStorage } from './core/memory-storage.js';
 export { encodeConfChange, decodeConfChange, applyToConfState } from './core/confchange.js';
 export { newMessage } from './core/message.js';
 export type { TestingKnobs } from './core/raft.js';
+export { LevelStorage, type LevelStorageOptions } from './storage/index.js';

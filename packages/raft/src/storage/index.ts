@@ -1,0 +1,1 @@
+export { LevelStorage, type LevelStorageOptions } from './level-storage.js';

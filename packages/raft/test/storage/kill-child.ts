@@ -1,0 +1,24 @@
+// Child process for storage-kill.test.ts: appends entries to a LevelStorage in a loop and prints
+// each last index once its save() resolved (i.e. was synced). The parent SIGKILLs it at random.
+// Every 97 batches it snapshots and compacts, so that crashes also hit compaction batches.
+import { LevelStorage } from '../../src/storage/index.js';
+import { EntryType, type Entry } from '../../src/core/types.js';
+import { entryPayload } from './payload.js';
+
+const dir = process.argv[2];
+if (!dir) throw new Error('usage: kill-child.ts DIR');
+const s = await LevelStorage.open(dir);
+let next = s.lastIndex() + 1;
+const term = s.hardState().term + 1;
+process.stdout.write(`open ${s.lastIndex()}\n`);
+for (let round = 0; ; round++) {
+  const n = 1 + (round % 7);
+  const ents: Entry[] = [];
+  for (let i = 0; i < n; i++, next++) ents.push({ index: next, term, type: EntryType.Normal, data: entryPayload(next) });
+  const last = next - 1;
+  await s.save({ term, vote: 1, commit: last }, ents);
+  process.stdout.write(`ack ${last}\n`);
+  if (round % 97 === 96) {
+    await s.createSnapshot(last, { voters: [1, 2, 3], learners: [] }, entryPayload(last), last - 20);
+  }
+}
