@@ -44,14 +44,17 @@ done
 for ctl in /sys/fs/cgroup/*/shoal/"$NAME" /sys/fs/cgroup/shoal/"$NAME"; do
   [[ -d $ctl ]] && find "$ctl" -depth -type d -exec rmdir {} + 2>/dev/null
 done
-# 5. the node-local bridge (only when it exists in this network namespace).
+for ctl in /sys/fs/cgroup/*/shoal /sys/fs/cgroup/shoal; do [[ -d $ctl ]] && rmdir "$ctl" 2>/dev/null; done
+# 5. the node-local bridges (in the instance's network namespace, if it had one).
+IPNS=()
+[[ -s $RUN/netns && -e /run/netns/$(cat "$RUN/netns") ]] && IPNS=(-n "$(cat "$RUN/netns")")
 if [[ -f $BASE/cni/net.d/10-shoal.conflist ]]; then
   br=$(grep -o '"bridge": "[^"]*"' "$BASE/cni/net.d/10-shoal.conflist" | cut -d'"' -f4)
-  [[ -n "$br" ]] && ip link del "$br" 2>/dev/null
+  [[ -n "$br" ]] && ip "${IPNS[@]}" link del "$br" 2>/dev/null
 fi
 if [[ -f $BASE/cni/none.d/10-none.conflist ]]; then
   br=$(grep -o '"bridge": "[^"]*"' "$BASE/cni/none.d/10-none.conflist" | cut -d'"' -f4)
-  [[ -n "$br" ]] && ip link del "$br" 2>/dev/null
+  [[ -n "$br" ]] && ip "${IPNS[@]}" link del "$br" 2>/dev/null
 fi
 if [[ "$KEEP" != "--keep-data" ]]; then
   rm -rf "$RUN" "$BASE"

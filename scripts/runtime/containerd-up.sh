@@ -102,6 +102,7 @@ if [[ $running -eq 0 ]]; then
     ip -n "$NETNS" link set lo up
     cmd=(nsenter "--net=/run/netns/$NETNS" "${cmd[@]}")
   fi
+  printf '%s\n' "$NETNS" >"$RUN/netns"
   # setsid: the daemon must outlive this script and the caller's process group.
   setsid "${cmd[@]}" >>"$BASE/containerd.log" 2>&1 </dev/null &
   echo $! >"$RUN/containerd.pid"
