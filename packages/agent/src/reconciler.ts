@@ -1,0 +1,257 @@
+// The reconcile loop: one TaskController per assigned task, each driven by its own runner that
+// steps it until it has nothing to do, then waits for a timer or a change of the task.
+// Persists every change in the task db before reporting it, and re-adopts containers on start.
+import { TaskState, type Task, type TaskStatus } from '@shoal/api';
+import type { OwnedContainer, Runtime } from '@shoal/runtime';
+import type { Clock, Timer } from './clock.js';
+import { isTerminal, TaskController, type StepResult } from './controller.js';
+import { Limiter } from './limiter.js';
+import { errorMessage, type Logger } from './log.js';
+import type { TaskDb } from './taskdb.js';
+
+export interface ReconcilerOptions {
+  runtime: Runtime;
+  clock: Clock;
+  db: TaskDb;
+  logger: Logger;
+  /** This node's id (known once registered). */
+  nodeId: () => string;
+  /** Concurrent pulls/prepares/starts (default 8). */
+  maxConcurrent?: number;
+  /** Inspect interval of running containers (default 1000 ms). */
+  pollIntervalMs?: number;
+  /** A task's status changed (already persisted). */
+  onStatus: (taskId: string, status: TaskStatus) => void;
+  random?: () => number;
+}
+
+class Runner {
+  private wake: (() => void) | undefined;
+  private timer: Timer | undefined;
+  private closed = false;
+  private kicked = false;
+  done: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly ctl: TaskController,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly onDone: (r: Runner) => void,
+  ) {}
+
+  start(): void {
+    this.done = this.loop();
+  }
+
+  /** Step again now (the task changed). */
+  kick(): void {
+    this.kicked = true;
+    this.wake?.();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.wake?.();
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.closed) {
+      this.kicked = false;
+      let r: StepResult;
+      try {
+        r = await this.ctl.step();
+      } catch (err) {
+        this.log.error('task step threw', { taskId: this.ctl.id, err: errorMessage(err) });
+        r = { kind: 'wait', ms: 1000 };
+      }
+      if (r.kind === 'done') {
+        this.onDone(this);
+        return;
+      }
+      if (r.kind === 'progress' || this.kicked || this.closed) continue;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        if (r.kind === 'wait' && r.ms !== undefined) this.timer = this.clock.setTimer(r.ms, resolve);
+      });
+      this.wake = undefined;
+      this.timer?.cancel();
+      this.timer = undefined;
+    }
+  }
+}
+
+export class Reconciler {
+  private readonly runners = new Map<string, Runner>();
+  /** Containers found by runtime.list() that the db does not know: adopted if assigned, else removed. */
+  private readonly strays = new Map<string, OwnedContainer>();
+  private readonly limiter: Limiter;
+  private writes: Promise<void> = Promise.resolve();
+  private readonly log: Logger;
+  private closed = false;
+  /** The first COMPLETE assignment set after start decides what happens to stray containers. */
+  private sawComplete = false;
+
+  constructor(private readonly opts: ReconcilerOptions) {
+    this.limiter = new Limiter(opts.maxConcurrent ?? 8);
+    this.log = opts.logger.child({ component: 'reconciler' });
+  }
+
+  get controllers(): TaskController[] {
+    return [...this.runners.values()].map((r) => r.ctl);
+  }
+
+  controller(taskId: string): TaskController | undefined {
+    return this.runners.get(taskId)?.ctl;
+  }
+
+  /** Reload the task db and re-adopt containers: running ones keep running. */
+  async restore(): Promise<void> {
+    const { db, runtime } = this.opts;
+    const records = await db.listTasks();
+    let owned: OwnedContainer[] = [];
+    try {
+      owned = await runtime.list();
+    } catch (err) {
+      this.log.error('runtime list failed; re-adoption uses the db only', { err: errorMessage(err) });
+    }
+    const byTask = new Map(owned.map((o) => [o.handle.taskId, o]));
+    for (const rec of records) {
+      const ctl = this.newController(rec.task, rec.status, rec.handle);
+      const found = byTask.get(rec.task.id);
+      byTask.delete(rec.task.id);
+      const handle = rec.handle ?? found?.handle;
+      if (handle && !isTerminal(rec.status.state)) {
+        try {
+          const info = await runtime.inspect(handle);
+          ctl.adopt(handle, info);
+          this.log.info('re-adopted container', { taskId: rec.task.id, containerId: handle.containerId, state: info.state });
+        } catch (err) {
+          this.log.warn('re-adoption: container gone', { taskId: rec.task.id, err: errorMessage(err) });
+          ctl.containerLost();
+        }
+      } else if (handle) {
+        ctl.handle = handle;
+      } else {
+        ctl.containerLost();
+      }
+      this.persist(ctl);
+      this.opts.onStatus(ctl.id, { ...ctl.status });
+      this.startRunner(ctl);
+    }
+    for (const [taskId, o] of byTask) this.strays.set(taskId, o);
+    if (this.strays.size) this.log.info('containers without a task record', { count: this.strays.size });
+  }
+
+  /** Applies an assignment set: `complete` replaces everything; otherwise updates and removals. */
+  async apply(change: { complete: boolean; updated: Task[]; removed: string[] }): Promise<void> {
+    if (this.closed) return;
+    const seen = new Set<string>();
+    for (const task of change.updated) {
+      seen.add(task.id);
+      const r = this.runners.get(task.id);
+      if (r) {
+        r.ctl.update(task);
+        this.persist(r.ctl);
+        r.kick();
+        continue;
+      }
+      const ctl = this.newController(task, undefined, undefined);
+      const stray = this.strays.get(task.id);
+      if (stray) {
+        this.strays.delete(task.id);
+        try {
+          ctl.adopt(stray.handle, await this.opts.runtime.inspect(stray.handle));
+        } catch (err) {
+          this.log.warn('stray container gone', { taskId: task.id, err: errorMessage(err) });
+        }
+      }
+      this.persist(ctl);
+      this.opts.onStatus(ctl.id, ctl.status);
+      this.startRunner(ctl);
+    }
+    const removed = change.complete ? [...this.runners.keys()].filter((id) => !seen.has(id)) : change.removed;
+    for (const id of removed) {
+      const r = this.runners.get(id);
+      if (!r) continue;
+      r.ctl.unassigned = true;
+      r.kick();
+    }
+    if (change.complete && !this.sawComplete) {
+      this.sawComplete = true;
+      for (const [taskId, o] of this.strays) {
+        this.log.info('removing container of a task no longer assigned', { taskId, containerId: o.handle.containerId });
+        this.strays.delete(taskId);
+        void this.opts.runtime
+          .stop(o.handle)
+          .then(() => this.opts.runtime.remove(o.handle))
+          .catch((err: unknown) => this.log.warn('stray removal failed', { taskId, err: errorMessage(err) }));
+      }
+    }
+  }
+
+  /** Stops the runners (not the containers: they keep running while the agent is down). */
+  async close(): Promise<void> {
+    this.closed = true;
+    const runners = [...this.runners.values()];
+    for (const r of runners) r.close();
+    await Promise.all(runners.map((r) => r.done));
+    await this.writes;
+  }
+
+  /** Waits until all pending db writes are done. */
+  flushWrites(): Promise<void> {
+    return this.writes;
+  }
+
+  tasksByState(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const r of this.runners.values()) {
+      const k = TaskState[r.ctl.state] ?? String(r.ctl.state);
+      out[k] = (out[k] ?? 0) + 1;
+    }
+    return out;
+  }
+
+  private newController(task: Task, status: TaskStatus | undefined, handle: TaskController['handle']): TaskController {
+    const o = this.opts;
+    const deps = {
+      runtime: o.runtime,
+      clock: o.clock,
+      nodeId: o.nodeId(),
+      logger: o.logger.child({ component: 'task' }),
+      limiter: this.limiter,
+      pollIntervalMs: o.pollIntervalMs ?? 1000,
+      onChange: (c: TaskController) => this.changed(c),
+      ...(o.random ? { random: o.random } : {}),
+    };
+    return new TaskController({ task, status, handle }, deps);
+  }
+
+  private startRunner(ctl: TaskController): void {
+    const r = new Runner(ctl, this.opts.clock, this.log, (done) => this.finished(done));
+    this.runners.set(ctl.id, r);
+    r.start();
+  }
+
+  private changed(ctl: TaskController): void {
+    if (!this.runners.has(ctl.id)) return; // initial adoption: persisted/reported by the caller
+    this.persist(ctl);
+    this.opts.onStatus(ctl.id, { ...ctl.status });
+  }
+
+  private finished(r: Runner): void {
+    if (this.runners.get(r.ctl.id) === r) this.runners.delete(r.ctl.id);
+    const id = r.ctl.id;
+    this.enqueue(() => this.opts.db.deleteTask(id));
+    this.log.info('task forgotten', { taskId: id });
+  }
+
+  private persist(ctl: TaskController): void {
+    const rec = { task: ctl.task, status: { ...ctl.status }, handle: ctl.handle };
+    this.enqueue(() => this.opts.db.putTask(rec));
+  }
+
+  private enqueue(fn: () => Promise<void>): void {
+    this.writes = this.writes.then(fn).catch((err: unknown) => this.log.error('task db write failed', { err: errorMessage(err) }));
+  }
+}
