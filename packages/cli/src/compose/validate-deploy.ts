@@ -46,9 +46,14 @@ function resources(n: LNode, path: string, limits: boolean): ResourcesModel {
 
 export function deploy(n: LNode, path: string): DeployModel {
   const d: DeployModel = { mode: 'replicated', labels: {}, constraints: [], preferences: [] };
+  let replicasNode: LNode | undefined;
+  let maxPerNode: LNode | undefined;
   fields(n, path, {
     mode: (v, q) => (d.mode = oneOf(v, q, ['replicated', 'global', 'replicated-job', 'global-job'] as const)),
-    replicas: (v, q) => (d.replicas = int(v, q)),
+    replicas: (v, q) => {
+      replicasNode = v;
+      d.replicas = int(v, q);
+    },
     labels: (v, q) => (d.labels = stringDict(v, q)),
     endpoint_mode: (v, q) => (d.endpointMode = oneOf(v, q, ['vip', 'dnsrr'] as const)),
     update_config: (v, q) => (d.update = updateConfig(v, q)),
@@ -77,12 +82,15 @@ export function deploy(n: LNode, path: string): DeployModel {
             fields(it, `${r}[${i}]`, { spread: (x, s) => (spread = str(x, s)) });
             return spread || fail(it, `${r}[${i}]`, 'spread is required');
           })),
-        max_replicas_per_node: (w, r) => (d.maxReplicasPerNode = int(w, r)),
+        max_replicas_per_node: (w, r) => {
+          maxPerNode = w;
+          d.maxReplicasPerNode = int(w, r);
+        },
       }),
   });
-  if (d.replicas !== undefined && (d.mode === 'global' || d.mode === 'global-job')) {
-    fail(n, `${path}.replicas`, `replicas cannot be used with mode ${d.mode}`);
+  if (replicasNode && (d.mode === 'global' || d.mode === 'global-job')) {
+    fail(replicasNode, `${path}.replicas`, `replicas cannot be used with mode ${d.mode}`);
   }
-  if (d.maxReplicasPerNode !== undefined && d.mode === 'global') fail(n, `${path}.placement.max_replicas_per_node`, 'cannot be used with mode global');
+  if (maxPerNode && d.mode === 'global') fail(maxPerNode, `${path}.placement.max_replicas_per_node`, 'cannot be used with mode global');
   return d;
 }

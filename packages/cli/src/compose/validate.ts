@@ -3,7 +3,7 @@
 // ignores are recorded for a warning; keys it forbids are rejected with Docker's explanation.
 import { isAbsolute, resolve } from 'node:path';
 import { asMap, bool, commandOf, durationMs, fail, fields, int, listOrDict, str, strish, stringDict, strList, strOrList } from './check.js';
-import { ComposeError } from './errors.js';
+import { ComposeError, type Pos } from './errors.js';
 import type { FileObjModel, NetworkModel, ProjectModel, ServiceModel, VolumeModel } from './model.js';
 import { dependsOn, extraHosts, fileRefs, healthcheck, ports, serviceNetworks, tmpfs, ulimits, volumes, type PartCtx } from './service-parts.js';
 import { child, type LMap, type LNode } from './tree.js';
@@ -31,7 +31,7 @@ export const FORBIDDEN_KEYS: Record<string, string> = {
   memswap_limit: 'Set resource limits using deploy.resources',
 };
 
-function service(name: string, n: LNode, path: string, ctx: PartCtx): ServiceModel {
+function service(name: string, n: LNode, path: string, ctx: PartCtx, keyPos: Pos): ServiceModel {
   const s: ServiceModel = {
     name, pos: n.pos, path, environment: [], envFiles: [], labels: {}, sysctls: {}, capAdd: [], capDrop: [], ulimits: [], extraHosts: [],
     dns: [], dnsSearch: [], ports: [], mounts: [], secrets: [], configs: [], deploy: { mode: 'replicated', labels: {}, constraints: [], preferences: [] },
@@ -79,8 +79,8 @@ function service(name: string, n: LNode, path: string, ctx: PartCtx): ServiceMod
   for (const k of Object.keys(DEPRECATED_KEYS)) handlers[k] = () => void s.deprecated.push(k);
   fields(n, path, handlers, { unknown: (k) => (FORBIDDEN_KEYS[k] ? `not supported by stack deploy: ${FORBIDDEN_KEYS[k]}` : undefined) });
   if (!s.image) {
-    if (s.unsupported.includes('build')) fail(n, path, 'image is required: stack deploy does not build images (build the image and set image:)');
-    fail(n, path, 'image is required');
+    const why = s.unsupported.includes('build') ? ': stack deploy does not build images (build the image and set image:)' : '';
+    throw new ComposeError(keyPos, path, `image is required${why}`);
   }
   return s;
 }
@@ -185,13 +185,13 @@ const VERSION = /^3(\.(\d|1[0-3]))?$/;
 export function validateProject(root: LMap, workingDir: string, env: Readonly<Record<string, string | undefined>>): ProjectModel {
   const ctx: PartCtx = { workingDir, home: env['HOME'] };
   const p: ProjectModel = { workingDir, services: [], networks: new Map(), volumes: new Map(), secrets: new Map(), configs: new Map() };
-  const named = <T>(v: LNode, q: string, f: (k: string, n: LNode, path: string) => T): Map<string, T> => {
+  const named = <T>(v: LNode, q: string, f: (k: string, n: LNode, path: string, keyPos: Pos) => T): Map<string, T> => {
     const out = new Map<string, T>();
     if (v.kind === 'scalar' && v.value === null) return out;
     for (const [k, e] of asMap(v, q).entries) {
       if (k.startsWith('x-')) continue;
       if (!/^[a-zA-Z0-9._-]+$/.test(k)) throw new ComposeError(e.keyPos, `${q}.${k}`, 'invalid name (use letters, digits, ".", "_" and "-")');
-      out.set(k, f(k, e.value, `${q}.${k}`));
+      out.set(k, f(k, e.value, `${q}.${k}`, e.keyPos));
     }
     return out;
   };
@@ -202,7 +202,7 @@ export function validateProject(root: LMap, workingDir: string, env: Readonly<Re
       p.version = ver;
     },
     name: (v, q) => void str(v, q),
-    services: (v, q) => (p.services = [...named(v, q, (k, n, path) => service(k, n, path, ctx)).values()]),
+    services: (v, q) => (p.services = [...named(v, q, (k, n, path, kp) => service(k, n, path, ctx, kp)).values()]),
     networks: (v, q) => (p.networks = named(v, q, network)),
     volumes: (v, q) => (p.volumes = named(v, q, volume)),
     secrets: (v, q) => (p.secrets = named(v, q, (k, n, path) => fileObject('secret', k, n, path, ctx))),
