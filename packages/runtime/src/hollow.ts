@@ -128,6 +128,7 @@ export class HollowRuntime implements Runtime {
   private readonly sched: HollowScheduler;
   private readonly random: () => number;
   private readonly containers = new Map<string, HollowContainer>();
+  private readonly byTask = new Map<string, HollowContainer>();
   private readonly images: Set<string> | undefined;
   private readonly failures: Map<string, HollowFailure>;
   private ready = true;
@@ -184,7 +185,8 @@ export class HollowRuntime implements Runtime {
 
   async prepare(spec: TaskContainerSpec): Promise<ContainerHandle> {
     if (!spec.taskId) throw new RuntimeError('InvalidArgument', 'prepare', 'taskId: required');
-    for (const c of this.containers.values()) if (c.spec.taskId === spec.taskId) return c.handle;
+    const existing = this.byTask.get(spec.taskId);
+    if (existing) return existing.handle;
     if (!(await this.imageExists(spec.image))) {
       throw new RuntimeError('NotFound', 'prepare', `image "${spec.image}" is not present on this node (pull it first)`);
     }
@@ -193,7 +195,9 @@ export class HollowRuntime implements Runtime {
     if (f?.stage === 'prepare') throw new RuntimeError('Internal', 'prepare', `task ${spec.taskId}: ${f.message ?? 'injected failure'}`);
     const id = (this.nextId++).toString(16).padStart(12, '0');
     const handle: ContainerHandle = { taskId: spec.taskId, containerId: `c${id}`, sandboxId: `s${id}` };
-    this.containers.set(handle.containerId, { spec, handle, createdAt: this.sched.now() });
+    const c: HollowContainer = { spec, handle, createdAt: this.sched.now() };
+    this.containers.set(handle.containerId, c);
+    this.byTask.set(spec.taskId, c);
     return handle;
   }
 
@@ -272,6 +276,8 @@ export class HollowRuntime implements Runtime {
   }
 
   async remove(handle: ContainerHandle): Promise<void> {
+    const c = this.containers.get(handle.containerId);
+    if (c && this.byTask.get(c.spec.taskId) === c) this.byTask.delete(c.spec.taskId);
     this.containers.delete(handle.containerId);
   }
 

@@ -234,6 +234,16 @@ test.serial('a fresh CriRuntime re-adopts running containers by label', async (t
   }
 });
 
+test.serial('concurrent prepare/start/stop/remove on one instance', async (t) => {
+  const specs = Array.from({ length: 4 }, () => spec({}));
+  const handles = await Promise.all(specs.map((s) => run(s)));
+  t.is(new Set(handles.map((h) => h.sandboxId)).size, 4);
+  const states = await Promise.all(handles.map((h) => rt.inspect(h)));
+  t.deepEqual(states.map((x) => x.state), ['running', 'running', 'running', 'running']);
+  await Promise.all(handles.map((h) => cleanup(h)));
+  for (const s of specs) t.deepEqual(await existingCgroupDirs(`${cd.cgroupRoot}/${s.taskId}`), []);
+});
+
 test.serial('exec errors are readable', async (t) => {
   const h = await run(spec({}));
   const e = await t.throwsAsync(rt.exec(h, ['/no/such/binary'], 5000));
