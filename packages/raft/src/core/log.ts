@@ -84,8 +84,10 @@ export class RaftLog {
     const first = storage.firstIndex();
     const last = storage.lastIndex();
     this.unstable = new Unstable(last + 1);
-    this.committed = first - 1;
-    this.applied = first - 1;
+    // the state machine restarts from the latest snapshot, which may be ahead of the compaction point
+    const snapIndex = Math.min(Math.max(first - 1, storage.snapshot().metadata.index), last);
+    this.committed = snapIndex;
+    this.applied = snapIndex;
     this.persisted = last;
   }
 
