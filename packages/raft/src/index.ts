@@ -5,3 +5,4 @@ export { encodeConfChange, decodeConfChange, applyToConfState } from './core/con
 export { newMessage } from './core/message.js';
 export type { TestingKnobs } from './core/raft.js';
 export { LevelStorage, type LevelStorageOptions } from './storage/index.js';
+export { RaftTransport, createLogger, type TransportHandler, type TransportOptions, type Logger } from './transport/index.js';

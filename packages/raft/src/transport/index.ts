@@ -1,0 +1,3 @@
+export { RaftTransport, type TransportHandler, type TransportOptions } from './transport.js';
+export { messageToWire, messageFromWire } from './codec.js';
+export { createLogger, type Logger, type LogLevel } from './logger.js';

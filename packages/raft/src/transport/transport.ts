@@ -1,0 +1,167 @@
+// gRPC transport between raft members: one outbound Peer (long-lived stream) per member, and
+// the server side of the Stream RPC that hands inbound batches to the driver. Batches from
+// another cluster are refused. Inbound streams that are cancelled abruptly (the peer's process
+// died) are reported as broken, like outbound streams that fail after having been connected.
+import { grpc, type RaftAck, type RaftBatch } from '@shoal/api';
+import { NONE, type Message, type NodeId } from '../core/types.js';
+import { messageFromWire } from './codec.js';
+import { createLogger, type Logger } from './logger.js';
+import { Peer } from './peer.js';
+
+export interface TransportHandler {
+  /** messages received from peers, in order (all addressed to this node) */
+  onMessages(msgs: Message[]): void;
+  /** sending to `id` failed: the leader should stop optimistic replication to it */
+  onUnreachable(id: NodeId): void;
+  /** a snapshot chunk to `id` was dropped */
+  onSnapshotFailed(id: NodeId): void;
+  /** a connected stream to or from `id` broke (connection reset, not merely quiet) */
+  onStreamBroken(id: NodeId, reason: string): void;
+}
+
+export interface TransportOptions {
+  id: NodeId;
+  clusterId: string;
+  handler: TransportHandler;
+  /** bytes per batch before splitting (default 1 MiB; a single larger message still goes alone) */
+  maxBatchBytes?: number;
+  /** messages queued per peer before dropping (default 4096) */
+  maxQueue?: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  random?: () => number;
+  log?: Logger;
+}
+
+export class RaftTransport {
+  private readonly peers = new Map<NodeId, Peer>();
+  private readonly inbound = new Set<grpc.ServerDuplexStream<RaftBatch, RaftAck>>();
+  private stopped = false;
+  readonly log: Logger;
+  /** batches refused because of a cluster id mismatch */
+  rejectedBatches = 0;
+
+  constructor(private readonly o: TransportOptions) {
+    this.log = o.log ?? createLogger('raft-transport', { raftId: o.id });
+  }
+
+  get id(): NodeId {
+    return this.o.id;
+  }
+
+  /** adds (or re-addresses) a peer */
+  addPeer(id: NodeId, addr: string): void {
+    if (id === this.o.id || this.stopped) return;
+    const cur = this.peers.get(id);
+    if (cur && cur.addr === addr) return;
+    cur?.stop();
+    this.peers.set(
+      id,
+      new Peer({
+        self: this.o.id,
+        id,
+        addr,
+        clusterId: this.o.clusterId,
+        maxBatchBytes: this.o.maxBatchBytes ?? 1024 * 1024,
+        maxQueue: this.o.maxQueue ?? 4096,
+        backoffInitialMs: this.o.backoffInitialMs ?? 50,
+        backoffMaxMs: this.o.backoffMaxMs ?? 1000,
+        random: this.o.random ?? Math.random,
+        log: this.log,
+        events: {
+          unreachable: (p) => this.o.handler.onUnreachable(p),
+          snapshotFailed: (p) => this.o.handler.onSnapshotFailed(p),
+          broken: (p, reason) => this.o.handler.onStreamBroken(p, reason),
+        },
+      }),
+    );
+  }
+
+  removePeer(id: NodeId): void {
+    this.peers.get(id)?.stop();
+    this.peers.delete(id);
+  }
+
+  peerAddr(id: NodeId): string | undefined {
+    return this.peers.get(id)?.addr;
+  }
+
+  peerIds(): NodeId[] {
+    return [...this.peers.keys()];
+  }
+
+  peerState(id: NodeId): string | undefined {
+    return this.peers.get(id)?.connectionState;
+  }
+
+  send(msgs: Message[]): void {
+    for (const m of msgs) {
+      const p = this.peers.get(m.to);
+      if (p) p.send(m);
+      else if (m.to !== NONE) this.o.handler.onUnreachable(m.to);
+    }
+  }
+
+  /** the server side of Raft.Stream; plug into the RaftServer implementation */
+  readonly handleStream = (call: grpc.ServerDuplexStream<RaftBatch, RaftAck>): void => {
+    if (this.stopped) {
+      call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'raft transport stopped' });
+      return;
+    }
+    this.inbound.add(call);
+    call.sendMetadata(new grpc.Metadata()); // lets the sender know the stream is up
+    let from: NodeId = NONE;
+    let closed = false;
+    const close = (broken: boolean, reason: string): void => {
+      if (closed) return;
+      closed = true;
+      this.inbound.delete(call);
+      if (broken && from !== NONE && !this.stopped) {
+        this.log.info('stream from peer broken', { peer: from, reason });
+        this.o.handler.onStreamBroken(from, reason);
+      }
+    };
+    call.on('data', (b: RaftBatch) => {
+      if (closed) return;
+      if (b.clusterId !== this.o.clusterId) {
+        this.rejectedBatches++;
+        this.log.warn('refusing raft batch from another cluster', { from: b.from, clusterId: b.clusterId });
+        closed = true;
+        this.inbound.delete(call);
+        call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: `cluster id mismatch: ${b.clusterId}` });
+        return;
+      }
+      from = b.from;
+      const msgs: Message[] = [];
+      for (const w of b.messages) if (w.to === this.o.id) msgs.push(messageFromWire(w));
+      call.write({ seq: b.seq });
+      if (msgs.length > 0) this.o.handler.onMessages(msgs);
+    });
+    call.on('end', () => {
+      // a dropped connection also ends the readable side, and 'cancelled' follows right after:
+      // wait a moment before calling it a graceful close
+      setTimeout(() => close(false, 'ended'), 20).unref();
+      try {
+        call.end();
+      } catch {
+        // already cancelled
+      }
+    });
+    call.on('cancelled', () => close(true, 'cancelled'));
+    call.on('error', (err: Error) => close(true, err.message));
+  };
+
+  stop(): void {
+    this.stopped = true;
+    for (const p of this.peers.values()) p.stop();
+    this.peers.clear();
+    for (const c of this.inbound) {
+      try {
+        c.end();
+      } catch {
+        // already closed
+      }
+    }
+    this.inbound.clear();
+  }
+}
