@@ -32,6 +32,8 @@ export interface TestingKnobs {
   unsafeCommitOldTerm?: boolean;
   /** a node grants its vote even if it already voted for someone else in this term */
   unsafeDoubleVote?: boolean;
+  /** a node grants its vote without checking that the candidate's log is up to date (§5.4.1) */
+  unsafeIgnoreLogOnVote?: boolean;
 }
 
 interface SnapshotAssembly {
@@ -243,7 +245,8 @@ export class Raft {
       (this.vote === NONE && this.lead === NONE) ||
       (pre && m.term > this.term) ||
       (!pre && this.knobs.unsafeDoubleVote === true && this.role !== Role.Leader);
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+    const upToDate = this.knobs.unsafeIgnoreLogOnVote === true || this.log.isUpToDate(m.index, m.logTerm);
+    if (canVote && upToDate) {
       // a granted pre-vote answers in the term the candidate would campaign in
       this.send({ type: respType, to: m.from, term: m.term });
       if (!pre) {
