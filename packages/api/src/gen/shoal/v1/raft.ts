@@ -139,6 +139,37 @@ export interface RaftMembersResponse {
   leader: number;
 }
 
+export interface RaftProposeRequest {
+  data: Buffer;
+}
+
+export interface RaftProposeResponse {
+  index: number;
+}
+
+export interface RaftKVPutRequest {
+  key: string;
+  value: Buffer;
+}
+
+export interface RaftKVPutResponse {
+  /** raft index of the committed write */
+  index: number;
+}
+
+export interface RaftKVGetRequest {
+  key: string;
+  /** read through ReadIndex (sees every write committed before the read started) */
+  linearizable: boolean;
+}
+
+export interface RaftKVGetResponse {
+  value: Buffer;
+  found: boolean;
+  /** applied index the read was served at */
+  index: number;
+}
+
 function createBaseRaftEntry(): RaftEntry {
   return { term: 0, index: 0, type: 0, data: Buffer.alloc(0) };
 }
@@ -1258,6 +1289,356 @@ export const RaftMembersResponse = {
   },
 };
 
+function createBaseRaftProposeRequest(): RaftProposeRequest {
+  return { data: Buffer.alloc(0) };
+}
+
+export const RaftProposeRequest = {
+  encode(message: RaftProposeRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.data.length !== 0) {
+      writer.uint32(10).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): RaftProposeRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseRaftProposeRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.data = reader.bytes() as Buffer;
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): RaftProposeRequest {
+    return { data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0) };
+  },
+
+  toJSON(message: RaftProposeRequest): unknown {
+    const obj: any = {};
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+};
+
+function createBaseRaftProposeResponse(): RaftProposeResponse {
+  return { index: 0 };
+}
+
+export const RaftProposeResponse = {
+  encode(message: RaftProposeResponse, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.index !== 0) {
+      writer.uint32(8).uint64(message.index);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): RaftProposeResponse {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseRaftProposeResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 8) {
+            break;
+          }
+
+          message.index = longToNumber(reader.uint64() as Long);
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): RaftProposeResponse {
+    return { index: isSet(object.index) ? globalThis.Number(object.index) : 0 };
+  },
+
+  toJSON(message: RaftProposeResponse): unknown {
+    const obj: any = {};
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    return obj;
+  },
+};
+
+function createBaseRaftKVPutRequest(): RaftKVPutRequest {
+  return { key: "", value: Buffer.alloc(0) };
+}
+
+export const RaftKVPutRequest = {
+  encode(message: RaftKVPutRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value.length !== 0) {
+      writer.uint32(18).bytes(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): RaftKVPutRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseRaftKVPutRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.key = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.value = reader.bytes() as Buffer;
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): RaftKVPutRequest {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? Buffer.from(bytesFromBase64(object.value)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: RaftKVPutRequest): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value.length !== 0) {
+      obj.value = base64FromBytes(message.value);
+    }
+    return obj;
+  },
+};
+
+function createBaseRaftKVPutResponse(): RaftKVPutResponse {
+  return { index: 0 };
+}
+
+export const RaftKVPutResponse = {
+  encode(message: RaftKVPutResponse, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.index !== 0) {
+      writer.uint32(8).uint64(message.index);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): RaftKVPutResponse {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseRaftKVPutResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 8) {
+            break;
+          }
+
+          message.index = longToNumber(reader.uint64() as Long);
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): RaftKVPutResponse {
+    return { index: isSet(object.index) ? globalThis.Number(object.index) : 0 };
+  },
+
+  toJSON(message: RaftKVPutResponse): unknown {
+    const obj: any = {};
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    return obj;
+  },
+};
+
+function createBaseRaftKVGetRequest(): RaftKVGetRequest {
+  return { key: "", linearizable: false };
+}
+
+export const RaftKVGetRequest = {
+  encode(message: RaftKVGetRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.linearizable !== false) {
+      writer.uint32(16).bool(message.linearizable);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): RaftKVGetRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseRaftKVGetRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.key = reader.string();
+          continue;
+        case 2:
+          if (tag !== 16) {
+            break;
+          }
+
+          message.linearizable = reader.bool();
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): RaftKVGetRequest {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      linearizable: isSet(object.linearizable) ? globalThis.Boolean(object.linearizable) : false,
+    };
+  },
+
+  toJSON(message: RaftKVGetRequest): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.linearizable !== false) {
+      obj.linearizable = message.linearizable;
+    }
+    return obj;
+  },
+};
+
+function createBaseRaftKVGetResponse(): RaftKVGetResponse {
+  return { value: Buffer.alloc(0), found: false, index: 0 };
+}
+
+export const RaftKVGetResponse = {
+  encode(message: RaftKVGetResponse, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.value.length !== 0) {
+      writer.uint32(10).bytes(message.value);
+    }
+    if (message.found !== false) {
+      writer.uint32(16).bool(message.found);
+    }
+    if (message.index !== 0) {
+      writer.uint32(24).uint64(message.index);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): RaftKVGetResponse {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseRaftKVGetResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.value = reader.bytes() as Buffer;
+          continue;
+        case 2:
+          if (tag !== 16) {
+            break;
+          }
+
+          message.found = reader.bool();
+          continue;
+        case 3:
+          if (tag !== 24) {
+            break;
+          }
+
+          message.index = longToNumber(reader.uint64() as Long);
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  fromJSON(object: any): RaftKVGetResponse {
+    return {
+      value: isSet(object.value) ? Buffer.from(bytesFromBase64(object.value)) : Buffer.alloc(0),
+      found: isSet(object.found) ? globalThis.Boolean(object.found) : false,
+      index: isSet(object.index) ? globalThis.Number(object.index) : 0,
+    };
+  },
+
+  toJSON(message: RaftKVGetResponse): unknown {
+    const obj: any = {};
+    if (message.value.length !== 0) {
+      obj.value = base64FromBytes(message.value);
+    }
+    if (message.found !== false) {
+      obj.found = message.found;
+    }
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    return obj;
+  },
+};
+
 /**
  * Raft carries consensus traffic between managers. Field meanings mirror
  * packages/raft/src/core/types.ts; the transport maps between the two.
@@ -1307,6 +1688,19 @@ export const RaftService = {
     responseSerialize: (value: RaftMembersResponse) => Buffer.from(RaftMembersResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer) => RaftMembersResponse.decode(value),
   },
+  /**
+   * A follower forwards a client's proposal to the leader; answered once committed and applied
+   * on the leader, with the entry's index.
+   */
+  propose: {
+    path: "/shoal.v1.Raft/Propose",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: RaftProposeRequest) => Buffer.from(RaftProposeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => RaftProposeRequest.decode(value),
+    responseSerialize: (value: RaftProposeResponse) => Buffer.from(RaftProposeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => RaftProposeResponse.decode(value),
+  },
 } as const;
 
 export interface RaftServer extends UntypedServiceImplementation {
@@ -1321,6 +1715,11 @@ export interface RaftServer extends UntypedServiceImplementation {
   leave: handleUnaryCall<RaftLeaveRequest, RaftLeaveResponse>;
   /** Who is who: raft id -> address of every member, and the current leader. */
   members: handleUnaryCall<RaftMembersRequest, RaftMembersResponse>;
+  /**
+   * A follower forwards a client's proposal to the leader; answered once committed and applied
+   * on the leader, with the entry's index.
+   */
+  propose: handleUnaryCall<RaftProposeRequest, RaftProposeResponse>;
 }
 
 export interface RaftClient extends Client {
@@ -1379,11 +1778,101 @@ export interface RaftClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RaftMembersResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * A follower forwards a client's proposal to the leader; answered once committed and applied
+   * on the leader, with the entry's index.
+   */
+  propose(
+    request: RaftProposeRequest,
+    callback: (error: ServiceError | null, response: RaftProposeResponse) => void,
+  ): ClientUnaryCall;
+  propose(
+    request: RaftProposeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RaftProposeResponse) => void,
+  ): ClientUnaryCall;
+  propose(
+    request: RaftProposeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RaftProposeResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const RaftClient = makeGenericClientConstructor(RaftService, "shoal.v1.Raft") as unknown as {
   new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): RaftClient;
   service: typeof RaftService;
+  serviceName: string;
+};
+
+/**
+ * A small replicated key-value service on top of raft, for benchmarks and integration tests
+ * (packages/raft/src/kv). Writes go to the leader; a follower answers FAILED_PRECONDITION with
+ * the leader's raft id in the "raft-leader" trailer.
+ */
+export type RaftKVService = typeof RaftKVService;
+export const RaftKVService = {
+  put: {
+    path: "/shoal.v1.RaftKV/Put",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: RaftKVPutRequest) => Buffer.from(RaftKVPutRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => RaftKVPutRequest.decode(value),
+    responseSerialize: (value: RaftKVPutResponse) => Buffer.from(RaftKVPutResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => RaftKVPutResponse.decode(value),
+  },
+  get: {
+    path: "/shoal.v1.RaftKV/Get",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: RaftKVGetRequest) => Buffer.from(RaftKVGetRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => RaftKVGetRequest.decode(value),
+    responseSerialize: (value: RaftKVGetResponse) => Buffer.from(RaftKVGetResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => RaftKVGetResponse.decode(value),
+  },
+} as const;
+
+export interface RaftKVServer extends UntypedServiceImplementation {
+  put: handleUnaryCall<RaftKVPutRequest, RaftKVPutResponse>;
+  get: handleUnaryCall<RaftKVGetRequest, RaftKVGetResponse>;
+}
+
+export interface RaftKVClient extends Client {
+  put(
+    request: RaftKVPutRequest,
+    callback: (error: ServiceError | null, response: RaftKVPutResponse) => void,
+  ): ClientUnaryCall;
+  put(
+    request: RaftKVPutRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RaftKVPutResponse) => void,
+  ): ClientUnaryCall;
+  put(
+    request: RaftKVPutRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RaftKVPutResponse) => void,
+  ): ClientUnaryCall;
+  get(
+    request: RaftKVGetRequest,
+    callback: (error: ServiceError | null, response: RaftKVGetResponse) => void,
+  ): ClientUnaryCall;
+  get(
+    request: RaftKVGetRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RaftKVGetResponse) => void,
+  ): ClientUnaryCall;
+  get(
+    request: RaftKVGetRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RaftKVGetResponse) => void,
+  ): ClientUnaryCall;
+}
+
+export const RaftKVClient = makeGenericClientConstructor(RaftKVService, "shoal.v1.RaftKV") as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): RaftKVClient;
+  service: typeof RaftKVService;
   serviceName: string;
 };
 
