@@ -36,7 +36,6 @@ const opts = [
   'importSuffix=.js',
   'useOptionals=messages',
   'exportCommonSymbols=false',
-  'outputPartialMethods=false',
   'stringEnums=false',
   'removeEnumPrefix=false',
 ].join(',');

@@ -205,6 +205,19 @@ export const IssueNodeCertificateRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<IssueNodeCertificateRequest>, I>>(base?: I): IssueNodeCertificateRequest {
+    return IssueNodeCertificateRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<IssueNodeCertificateRequest>, I>>(object: I): IssueNodeCertificateRequest {
+    const message = createBaseIssueNodeCertificateRequest();
+    message.csr = object.csr ?? Buffer.alloc(0);
+    message.token = object.token ?? "";
+    message.nodeId = object.nodeId ?? "";
+    message.hostname = object.hostname ?? "";
+    message.addr = object.addr ?? "";
+    return message;
+  },
 };
 
 function createBaseIssueNodeCertificateResponse(): IssueNodeCertificateResponse {
@@ -311,6 +324,19 @@ export const IssueNodeCertificateResponse = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<IssueNodeCertificateResponse>, I>>(base?: I): IssueNodeCertificateResponse {
+    return IssueNodeCertificateResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<IssueNodeCertificateResponse>, I>>(object: I): IssueNodeCertificateResponse {
+    const message = createBaseIssueNodeCertificateResponse();
+    message.nodeId = object.nodeId ?? "";
+    message.role = object.role ?? 0;
+    message.certificate = object.certificate ?? Buffer.alloc(0);
+    message.caCert = object.caCert ?? Buffer.alloc(0);
+    message.clusterId = object.clusterId ?? "";
+    return message;
+  },
 };
 
 function createBaseNodeCertificateStatusRequest(): NodeCertificateStatusRequest {
@@ -358,6 +384,15 @@ export const NodeCertificateStatusRequest = {
       obj.nodeId = message.nodeId;
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NodeCertificateStatusRequest>, I>>(base?: I): NodeCertificateStatusRequest {
+    return NodeCertificateStatusRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeCertificateStatusRequest>, I>>(object: I): NodeCertificateStatusRequest {
+    const message = createBaseNodeCertificateStatusRequest();
+    message.nodeId = object.nodeId ?? "";
+    return message;
   },
 };
 
@@ -437,6 +472,19 @@ export const NodeCertificateStatusResponse = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<NodeCertificateStatusResponse>, I>>(base?: I): NodeCertificateStatusResponse {
+    return NodeCertificateStatusResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeCertificateStatusResponse>, I>>(
+    object: I,
+  ): NodeCertificateStatusResponse {
+    const message = createBaseNodeCertificateStatusResponse();
+    message.state = object.state ?? 0;
+    message.certificate = object.certificate ?? Buffer.alloc(0);
+    message.message = object.message ?? "";
+    return message;
+  },
 };
 
 function createBaseGetRootCACertificateRequest(): GetRootCACertificateRequest {
@@ -471,6 +519,14 @@ export const GetRootCACertificateRequest = {
   toJSON(_: GetRootCACertificateRequest): unknown {
     const obj: any = {};
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetRootCACertificateRequest>, I>>(base?: I): GetRootCACertificateRequest {
+    return GetRootCACertificateRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetRootCACertificateRequest>, I>>(_: I): GetRootCACertificateRequest {
+    const message = createBaseGetRootCACertificateRequest();
+    return message;
   },
 };
 
@@ -521,6 +577,15 @@ export const GetRootCACertificateResponse = {
       obj.certificate = base64FromBytes(message.certificate);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetRootCACertificateResponse>, I>>(base?: I): GetRootCACertificateResponse {
+    return GetRootCACertificateResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetRootCACertificateResponse>, I>>(object: I): GetRootCACertificateResponse {
+    const message = createBaseGetRootCACertificateResponse();
+    message.certificate = object.certificate ?? Buffer.alloc(0);
+    return message;
   },
 };
 
@@ -646,6 +711,19 @@ function bytesFromBase64(b64: string): Uint8Array {
 function base64FromBytes(arr: Uint8Array): string {
   return globalThis.Buffer.from(arr).toString("base64");
 }
+
+type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
+
+type DeepPartial<T> = T extends Builtin ? T
+  : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string } ? { [K in keyof Omit<T, "$case">]?: DeepPartial<T[K]> } & { $case: T["$case"] }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
+
+type KeysOfUnion<T> = T extends T ? keyof T : never;
+type Exact<P, I extends P> = P extends Builtin ? P
+  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

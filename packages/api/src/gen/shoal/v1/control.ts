@@ -462,6 +462,23 @@ export const ListFilters = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<ListFilters>, I>>(base?: I): ListFilters {
+    return ListFilters.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListFilters>, I>>(object: I): ListFilters {
+    const message = createBaseListFilters();
+    message.names = object.names?.map((e) => e) || [];
+    message.namePrefixes = object.namePrefixes?.map((e) => e) || [];
+    message.idPrefixes = object.idPrefixes?.map((e) => e) || [];
+    message.labels = Object.entries(object.labels ?? {}).reduce<{ [key: string]: string }>((acc, [key, value]) => {
+      if (value !== undefined) {
+        acc[key] = globalThis.String(value);
+      }
+      return acc;
+    }, {});
+    return message;
+  },
 };
 
 function createBaseListFilters_LabelsEntry(): ListFilters_LabelsEntry {
@@ -526,6 +543,16 @@ export const ListFilters_LabelsEntry = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<ListFilters_LabelsEntry>, I>>(base?: I): ListFilters_LabelsEntry {
+    return ListFilters_LabelsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListFilters_LabelsEntry>, I>>(object: I): ListFilters_LabelsEntry {
+    const message = createBaseListFilters_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
 };
 
 function createBaseReadOptions(): ReadOptions {
@@ -573,6 +600,15 @@ export const ReadOptions = {
       obj.linearizable = message.linearizable;
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReadOptions>, I>>(base?: I): ReadOptions {
+    return ReadOptions.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReadOptions>, I>>(object: I): ReadOptions {
+    const message = createBaseReadOptions();
+    message.linearizable = object.linearizable ?? false;
+    return message;
   },
 };
 
@@ -638,6 +674,18 @@ export const GetNodeRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<GetNodeRequest>, I>>(base?: I): GetNodeRequest {
+    return GetNodeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetNodeRequest>, I>>(object: I): GetNodeRequest {
+    const message = createBaseGetNodeRequest();
+    message.nodeId = object.nodeId ?? "";
+    message.read = (object.read !== undefined && object.read !== null)
+      ? ReadOptions.fromPartial(object.read)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseGetNodeResponse(): GetNodeResponse {
@@ -685,6 +733,15 @@ export const GetNodeResponse = {
       obj.node = Node.toJSON(message.node);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetNodeResponse>, I>>(base?: I): GetNodeResponse {
+    return GetNodeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetNodeResponse>, I>>(object: I): GetNodeResponse {
+    const message = createBaseGetNodeResponse();
+    message.node = (object.node !== undefined && object.node !== null) ? Node.fromPartial(object.node) : undefined;
+    return message;
   },
 };
 
@@ -804,6 +861,22 @@ export const ListNodesRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<ListNodesRequest>, I>>(base?: I): ListNodesRequest {
+    return ListNodesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListNodesRequest>, I>>(object: I): ListNodesRequest {
+    const message = createBaseListNodesRequest();
+    message.filters = (object.filters !== undefined && object.filters !== null)
+      ? ListFilters.fromPartial(object.filters)
+      : undefined;
+    message.roles = object.roles?.map((e) => e) || [];
+    message.availabilities = object.availabilities?.map((e) => e) || [];
+    message.read = (object.read !== undefined && object.read !== null)
+      ? ReadOptions.fromPartial(object.read)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseListNodesResponse(): ListNodesResponse {
@@ -851,6 +924,15 @@ export const ListNodesResponse = {
       obj.nodes = message.nodes.map((e) => Node.toJSON(e));
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListNodesResponse>, I>>(base?: I): ListNodesResponse {
+    return ListNodesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListNodesResponse>, I>>(object: I): ListNodesResponse {
+    const message = createBaseListNodesResponse();
+    message.nodes = object.nodes?.map((e) => Node.fromPartial(e)) || [];
+    return message;
   },
 };
 
@@ -930,6 +1012,17 @@ export const UpdateNodeRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<UpdateNodeRequest>, I>>(base?: I): UpdateNodeRequest {
+    return UpdateNodeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateNodeRequest>, I>>(object: I): UpdateNodeRequest {
+    const message = createBaseUpdateNodeRequest();
+    message.nodeId = object.nodeId ?? "";
+    message.nodeVersion = object.nodeVersion ?? 0;
+    message.spec = (object.spec !== undefined && object.spec !== null) ? NodeSpec.fromPartial(object.spec) : undefined;
+    return message;
+  },
 };
 
 function createBaseUpdateNodeResponse(): UpdateNodeResponse {
@@ -977,6 +1070,15 @@ export const UpdateNodeResponse = {
       obj.node = Node.toJSON(message.node);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateNodeResponse>, I>>(base?: I): UpdateNodeResponse {
+    return UpdateNodeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateNodeResponse>, I>>(object: I): UpdateNodeResponse {
+    const message = createBaseUpdateNodeResponse();
+    message.node = (object.node !== undefined && object.node !== null) ? Node.fromPartial(object.node) : undefined;
+    return message;
   },
 };
 
@@ -1042,6 +1144,16 @@ export const RemoveNodeRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<RemoveNodeRequest>, I>>(base?: I): RemoveNodeRequest {
+    return RemoveNodeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveNodeRequest>, I>>(object: I): RemoveNodeRequest {
+    const message = createBaseRemoveNodeRequest();
+    message.nodeId = object.nodeId ?? "";
+    message.force = object.force ?? false;
+    return message;
+  },
 };
 
 function createBaseRemoveNodeResponse(): RemoveNodeResponse {
@@ -1076,6 +1188,14 @@ export const RemoveNodeResponse = {
   toJSON(_: RemoveNodeResponse): unknown {
     const obj: any = {};
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveNodeResponse>, I>>(base?: I): RemoveNodeResponse {
+    return RemoveNodeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveNodeResponse>, I>>(_: I): RemoveNodeResponse {
+    const message = createBaseRemoveNodeResponse();
+    return message;
   },
 };
 
@@ -1141,6 +1261,18 @@ export const GetTaskRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<GetTaskRequest>, I>>(base?: I): GetTaskRequest {
+    return GetTaskRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetTaskRequest>, I>>(object: I): GetTaskRequest {
+    const message = createBaseGetTaskRequest();
+    message.taskId = object.taskId ?? "";
+    message.read = (object.read !== undefined && object.read !== null)
+      ? ReadOptions.fromPartial(object.read)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseGetTaskResponse(): GetTaskResponse {
@@ -1188,6 +1320,15 @@ export const GetTaskResponse = {
       obj.task = Task.toJSON(message.task);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetTaskResponse>, I>>(base?: I): GetTaskResponse {
+    return GetTaskResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetTaskResponse>, I>>(object: I): GetTaskResponse {
+    const message = createBaseGetTaskResponse();
+    message.task = (object.task !== undefined && object.task !== null) ? Task.fromPartial(object.task) : undefined;
+    return message;
   },
 };
 
@@ -1311,6 +1452,23 @@ export const ListTasksRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<ListTasksRequest>, I>>(base?: I): ListTasksRequest {
+    return ListTasksRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListTasksRequest>, I>>(object: I): ListTasksRequest {
+    const message = createBaseListTasksRequest();
+    message.filters = (object.filters !== undefined && object.filters !== null)
+      ? ListFilters.fromPartial(object.filters)
+      : undefined;
+    message.serviceIds = object.serviceIds?.map((e) => e) || [];
+    message.nodeIds = object.nodeIds?.map((e) => e) || [];
+    message.desiredStates = object.desiredStates?.map((e) => e) || [];
+    message.read = (object.read !== undefined && object.read !== null)
+      ? ReadOptions.fromPartial(object.read)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseListTasksResponse(): ListTasksResponse {
@@ -1358,6 +1516,15 @@ export const ListTasksResponse = {
       obj.tasks = message.tasks.map((e) => Task.toJSON(e));
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListTasksResponse>, I>>(base?: I): ListTasksResponse {
+    return ListTasksResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListTasksResponse>, I>>(object: I): ListTasksResponse {
+    const message = createBaseListTasksResponse();
+    message.tasks = object.tasks?.map((e) => Task.fromPartial(e)) || [];
+    return message;
   },
 };
 
@@ -1407,6 +1574,17 @@ export const CreateServiceRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<CreateServiceRequest>, I>>(base?: I): CreateServiceRequest {
+    return CreateServiceRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateServiceRequest>, I>>(object: I): CreateServiceRequest {
+    const message = createBaseCreateServiceRequest();
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? ServiceSpec.fromPartial(object.spec)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseCreateServiceResponse(): CreateServiceResponse {
@@ -1454,6 +1632,17 @@ export const CreateServiceResponse = {
       obj.service = Service.toJSON(message.service);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateServiceResponse>, I>>(base?: I): CreateServiceResponse {
+    return CreateServiceResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateServiceResponse>, I>>(object: I): CreateServiceResponse {
+    const message = createBaseCreateServiceResponse();
+    message.service = (object.service !== undefined && object.service !== null)
+      ? Service.fromPartial(object.service)
+      : undefined;
+    return message;
   },
 };
 
@@ -1519,6 +1708,18 @@ export const GetServiceRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<GetServiceRequest>, I>>(base?: I): GetServiceRequest {
+    return GetServiceRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetServiceRequest>, I>>(object: I): GetServiceRequest {
+    const message = createBaseGetServiceRequest();
+    message.serviceId = object.serviceId ?? "";
+    message.read = (object.read !== undefined && object.read !== null)
+      ? ReadOptions.fromPartial(object.read)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseGetServiceResponse(): GetServiceResponse {
@@ -1566,6 +1767,17 @@ export const GetServiceResponse = {
       obj.service = Service.toJSON(message.service);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetServiceResponse>, I>>(base?: I): GetServiceResponse {
+    return GetServiceResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetServiceResponse>, I>>(object: I): GetServiceResponse {
+    const message = createBaseGetServiceResponse();
+    message.service = (object.service !== undefined && object.service !== null)
+      ? Service.fromPartial(object.service)
+      : undefined;
+    return message;
   },
 };
 
@@ -1631,6 +1843,20 @@ export const ListServicesRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<ListServicesRequest>, I>>(base?: I): ListServicesRequest {
+    return ListServicesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListServicesRequest>, I>>(object: I): ListServicesRequest {
+    const message = createBaseListServicesRequest();
+    message.filters = (object.filters !== undefined && object.filters !== null)
+      ? ListFilters.fromPartial(object.filters)
+      : undefined;
+    message.read = (object.read !== undefined && object.read !== null)
+      ? ReadOptions.fromPartial(object.read)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseListServicesResponse(): ListServicesResponse {
@@ -1680,6 +1906,15 @@ export const ListServicesResponse = {
       obj.services = message.services.map((e) => Service.toJSON(e));
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListServicesResponse>, I>>(base?: I): ListServicesResponse {
+    return ListServicesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListServicesResponse>, I>>(object: I): ListServicesResponse {
+    const message = createBaseListServicesResponse();
+    message.services = object.services?.map((e) => Service.fromPartial(e)) || [];
+    return message;
   },
 };
 
@@ -1759,6 +1994,19 @@ export const UpdateServiceRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<UpdateServiceRequest>, I>>(base?: I): UpdateServiceRequest {
+    return UpdateServiceRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateServiceRequest>, I>>(object: I): UpdateServiceRequest {
+    const message = createBaseUpdateServiceRequest();
+    message.serviceId = object.serviceId ?? "";
+    message.serviceVersion = object.serviceVersion ?? 0;
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? ServiceSpec.fromPartial(object.spec)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseUpdateServiceResponse(): UpdateServiceResponse {
@@ -1806,6 +2054,17 @@ export const UpdateServiceResponse = {
       obj.service = Service.toJSON(message.service);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateServiceResponse>, I>>(base?: I): UpdateServiceResponse {
+    return UpdateServiceResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateServiceResponse>, I>>(object: I): UpdateServiceResponse {
+    const message = createBaseUpdateServiceResponse();
+    message.service = (object.service !== undefined && object.service !== null)
+      ? Service.fromPartial(object.service)
+      : undefined;
+    return message;
   },
 };
 
@@ -1871,6 +2130,16 @@ export const ScaleServiceRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<ScaleServiceRequest>, I>>(base?: I): ScaleServiceRequest {
+    return ScaleServiceRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScaleServiceRequest>, I>>(object: I): ScaleServiceRequest {
+    const message = createBaseScaleServiceRequest();
+    message.serviceId = object.serviceId ?? "";
+    message.replicas = object.replicas ?? 0;
+    return message;
+  },
 };
 
 function createBaseScaleServiceResponse(): ScaleServiceResponse {
@@ -1918,6 +2187,17 @@ export const ScaleServiceResponse = {
       obj.service = Service.toJSON(message.service);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ScaleServiceResponse>, I>>(base?: I): ScaleServiceResponse {
+    return ScaleServiceResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScaleServiceResponse>, I>>(object: I): ScaleServiceResponse {
+    const message = createBaseScaleServiceResponse();
+    message.service = (object.service !== undefined && object.service !== null)
+      ? Service.fromPartial(object.service)
+      : undefined;
+    return message;
   },
 };
 
@@ -1983,6 +2263,16 @@ export const RollbackServiceRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<RollbackServiceRequest>, I>>(base?: I): RollbackServiceRequest {
+    return RollbackServiceRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RollbackServiceRequest>, I>>(object: I): RollbackServiceRequest {
+    const message = createBaseRollbackServiceRequest();
+    message.serviceId = object.serviceId ?? "";
+    message.serviceVersion = object.serviceVersion ?? 0;
+    return message;
+  },
 };
 
 function createBaseRollbackServiceResponse(): RollbackServiceResponse {
@@ -2030,6 +2320,17 @@ export const RollbackServiceResponse = {
       obj.service = Service.toJSON(message.service);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RollbackServiceResponse>, I>>(base?: I): RollbackServiceResponse {
+    return RollbackServiceResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RollbackServiceResponse>, I>>(object: I): RollbackServiceResponse {
+    const message = createBaseRollbackServiceResponse();
+    message.service = (object.service !== undefined && object.service !== null)
+      ? Service.fromPartial(object.service)
+      : undefined;
+    return message;
   },
 };
 
@@ -2079,6 +2380,15 @@ export const PromoteServiceRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<PromoteServiceRequest>, I>>(base?: I): PromoteServiceRequest {
+    return PromoteServiceRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PromoteServiceRequest>, I>>(object: I): PromoteServiceRequest {
+    const message = createBasePromoteServiceRequest();
+    message.serviceId = object.serviceId ?? "";
+    return message;
+  },
 };
 
 function createBasePromoteServiceResponse(): PromoteServiceResponse {
@@ -2126,6 +2436,17 @@ export const PromoteServiceResponse = {
       obj.service = Service.toJSON(message.service);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PromoteServiceResponse>, I>>(base?: I): PromoteServiceResponse {
+    return PromoteServiceResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PromoteServiceResponse>, I>>(object: I): PromoteServiceResponse {
+    const message = createBasePromoteServiceResponse();
+    message.service = (object.service !== undefined && object.service !== null)
+      ? Service.fromPartial(object.service)
+      : undefined;
+    return message;
   },
 };
 
@@ -2175,6 +2496,15 @@ export const RemoveServiceRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<RemoveServiceRequest>, I>>(base?: I): RemoveServiceRequest {
+    return RemoveServiceRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveServiceRequest>, I>>(object: I): RemoveServiceRequest {
+    const message = createBaseRemoveServiceRequest();
+    message.serviceId = object.serviceId ?? "";
+    return message;
+  },
 };
 
 function createBaseRemoveServiceResponse(): RemoveServiceResponse {
@@ -2209,6 +2539,14 @@ export const RemoveServiceResponse = {
   toJSON(_: RemoveServiceResponse): unknown {
     const obj: any = {};
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveServiceResponse>, I>>(base?: I): RemoveServiceResponse {
+    return RemoveServiceResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveServiceResponse>, I>>(_: I): RemoveServiceResponse {
+    const message = createBaseRemoveServiceResponse();
+    return message;
   },
 };
 
@@ -2258,6 +2596,17 @@ export const CreateNetworkRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<CreateNetworkRequest>, I>>(base?: I): CreateNetworkRequest {
+    return CreateNetworkRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateNetworkRequest>, I>>(object: I): CreateNetworkRequest {
+    const message = createBaseCreateNetworkRequest();
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? NetworkSpec.fromPartial(object.spec)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseCreateNetworkResponse(): CreateNetworkResponse {
@@ -2305,6 +2654,17 @@ export const CreateNetworkResponse = {
       obj.network = Network.toJSON(message.network);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateNetworkResponse>, I>>(base?: I): CreateNetworkResponse {
+    return CreateNetworkResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateNetworkResponse>, I>>(object: I): CreateNetworkResponse {
+    const message = createBaseCreateNetworkResponse();
+    message.network = (object.network !== undefined && object.network !== null)
+      ? Network.fromPartial(object.network)
+      : undefined;
+    return message;
   },
 };
 
@@ -2370,6 +2730,18 @@ export const GetNetworkRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<GetNetworkRequest>, I>>(base?: I): GetNetworkRequest {
+    return GetNetworkRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetNetworkRequest>, I>>(object: I): GetNetworkRequest {
+    const message = createBaseGetNetworkRequest();
+    message.networkId = object.networkId ?? "";
+    message.read = (object.read !== undefined && object.read !== null)
+      ? ReadOptions.fromPartial(object.read)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseGetNetworkResponse(): GetNetworkResponse {
@@ -2417,6 +2789,17 @@ export const GetNetworkResponse = {
       obj.network = Network.toJSON(message.network);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetNetworkResponse>, I>>(base?: I): GetNetworkResponse {
+    return GetNetworkResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetNetworkResponse>, I>>(object: I): GetNetworkResponse {
+    const message = createBaseGetNetworkResponse();
+    message.network = (object.network !== undefined && object.network !== null)
+      ? Network.fromPartial(object.network)
+      : undefined;
+    return message;
   },
 };
 
@@ -2482,6 +2865,20 @@ export const ListNetworksRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<ListNetworksRequest>, I>>(base?: I): ListNetworksRequest {
+    return ListNetworksRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListNetworksRequest>, I>>(object: I): ListNetworksRequest {
+    const message = createBaseListNetworksRequest();
+    message.filters = (object.filters !== undefined && object.filters !== null)
+      ? ListFilters.fromPartial(object.filters)
+      : undefined;
+    message.read = (object.read !== undefined && object.read !== null)
+      ? ReadOptions.fromPartial(object.read)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseListNetworksResponse(): ListNetworksResponse {
@@ -2532,6 +2929,15 @@ export const ListNetworksResponse = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<ListNetworksResponse>, I>>(base?: I): ListNetworksResponse {
+    return ListNetworksResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListNetworksResponse>, I>>(object: I): ListNetworksResponse {
+    const message = createBaseListNetworksResponse();
+    message.networks = object.networks?.map((e) => Network.fromPartial(e)) || [];
+    return message;
+  },
 };
 
 function createBaseRemoveNetworkRequest(): RemoveNetworkRequest {
@@ -2580,6 +2986,15 @@ export const RemoveNetworkRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<RemoveNetworkRequest>, I>>(base?: I): RemoveNetworkRequest {
+    return RemoveNetworkRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveNetworkRequest>, I>>(object: I): RemoveNetworkRequest {
+    const message = createBaseRemoveNetworkRequest();
+    message.networkId = object.networkId ?? "";
+    return message;
+  },
 };
 
 function createBaseRemoveNetworkResponse(): RemoveNetworkResponse {
@@ -2614,6 +3029,14 @@ export const RemoveNetworkResponse = {
   toJSON(_: RemoveNetworkResponse): unknown {
     const obj: any = {};
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveNetworkResponse>, I>>(base?: I): RemoveNetworkResponse {
+    return RemoveNetworkResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveNetworkResponse>, I>>(_: I): RemoveNetworkResponse {
+    const message = createBaseRemoveNetworkResponse();
+    return message;
   },
 };
 
@@ -2663,6 +3086,17 @@ export const CreateSecretRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<CreateSecretRequest>, I>>(base?: I): CreateSecretRequest {
+    return CreateSecretRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateSecretRequest>, I>>(object: I): CreateSecretRequest {
+    const message = createBaseCreateSecretRequest();
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? SecretSpec.fromPartial(object.spec)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseCreateSecretResponse(): CreateSecretResponse {
@@ -2710,6 +3144,17 @@ export const CreateSecretResponse = {
       obj.secret = Secret.toJSON(message.secret);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateSecretResponse>, I>>(base?: I): CreateSecretResponse {
+    return CreateSecretResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateSecretResponse>, I>>(object: I): CreateSecretResponse {
+    const message = createBaseCreateSecretResponse();
+    message.secret = (object.secret !== undefined && object.secret !== null)
+      ? Secret.fromPartial(object.secret)
+      : undefined;
+    return message;
   },
 };
 
@@ -2775,6 +3220,18 @@ export const GetSecretRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<GetSecretRequest>, I>>(base?: I): GetSecretRequest {
+    return GetSecretRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetSecretRequest>, I>>(object: I): GetSecretRequest {
+    const message = createBaseGetSecretRequest();
+    message.secretId = object.secretId ?? "";
+    message.read = (object.read !== undefined && object.read !== null)
+      ? ReadOptions.fromPartial(object.read)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseGetSecretResponse(): GetSecretResponse {
@@ -2822,6 +3279,17 @@ export const GetSecretResponse = {
       obj.secret = Secret.toJSON(message.secret);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetSecretResponse>, I>>(base?: I): GetSecretResponse {
+    return GetSecretResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetSecretResponse>, I>>(object: I): GetSecretResponse {
+    const message = createBaseGetSecretResponse();
+    message.secret = (object.secret !== undefined && object.secret !== null)
+      ? Secret.fromPartial(object.secret)
+      : undefined;
+    return message;
   },
 };
 
@@ -2887,6 +3355,20 @@ export const ListSecretsRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<ListSecretsRequest>, I>>(base?: I): ListSecretsRequest {
+    return ListSecretsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSecretsRequest>, I>>(object: I): ListSecretsRequest {
+    const message = createBaseListSecretsRequest();
+    message.filters = (object.filters !== undefined && object.filters !== null)
+      ? ListFilters.fromPartial(object.filters)
+      : undefined;
+    message.read = (object.read !== undefined && object.read !== null)
+      ? ReadOptions.fromPartial(object.read)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseListSecretsResponse(): ListSecretsResponse {
@@ -2936,6 +3418,15 @@ export const ListSecretsResponse = {
       obj.secrets = message.secrets.map((e) => Secret.toJSON(e));
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListSecretsResponse>, I>>(base?: I): ListSecretsResponse {
+    return ListSecretsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSecretsResponse>, I>>(object: I): ListSecretsResponse {
+    const message = createBaseListSecretsResponse();
+    message.secrets = object.secrets?.map((e) => Secret.fromPartial(e)) || [];
+    return message;
   },
 };
 
@@ -3015,6 +3506,19 @@ export const UpdateSecretRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<UpdateSecretRequest>, I>>(base?: I): UpdateSecretRequest {
+    return UpdateSecretRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateSecretRequest>, I>>(object: I): UpdateSecretRequest {
+    const message = createBaseUpdateSecretRequest();
+    message.secretId = object.secretId ?? "";
+    message.secretVersion = object.secretVersion ?? 0;
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? SecretSpec.fromPartial(object.spec)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseUpdateSecretResponse(): UpdateSecretResponse {
@@ -3062,6 +3566,17 @@ export const UpdateSecretResponse = {
       obj.secret = Secret.toJSON(message.secret);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateSecretResponse>, I>>(base?: I): UpdateSecretResponse {
+    return UpdateSecretResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateSecretResponse>, I>>(object: I): UpdateSecretResponse {
+    const message = createBaseUpdateSecretResponse();
+    message.secret = (object.secret !== undefined && object.secret !== null)
+      ? Secret.fromPartial(object.secret)
+      : undefined;
+    return message;
   },
 };
 
@@ -3111,6 +3626,15 @@ export const RemoveSecretRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<RemoveSecretRequest>, I>>(base?: I): RemoveSecretRequest {
+    return RemoveSecretRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveSecretRequest>, I>>(object: I): RemoveSecretRequest {
+    const message = createBaseRemoveSecretRequest();
+    message.secretId = object.secretId ?? "";
+    return message;
+  },
 };
 
 function createBaseRemoveSecretResponse(): RemoveSecretResponse {
@@ -3145,6 +3669,14 @@ export const RemoveSecretResponse = {
   toJSON(_: RemoveSecretResponse): unknown {
     const obj: any = {};
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveSecretResponse>, I>>(base?: I): RemoveSecretResponse {
+    return RemoveSecretResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveSecretResponse>, I>>(_: I): RemoveSecretResponse {
+    const message = createBaseRemoveSecretResponse();
+    return message;
   },
 };
 
@@ -3194,6 +3726,17 @@ export const CreateConfigRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<CreateConfigRequest>, I>>(base?: I): CreateConfigRequest {
+    return CreateConfigRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateConfigRequest>, I>>(object: I): CreateConfigRequest {
+    const message = createBaseCreateConfigRequest();
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? ConfigSpec.fromPartial(object.spec)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseCreateConfigResponse(): CreateConfigResponse {
@@ -3241,6 +3784,17 @@ export const CreateConfigResponse = {
       obj.config = Config.toJSON(message.config);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateConfigResponse>, I>>(base?: I): CreateConfigResponse {
+    return CreateConfigResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateConfigResponse>, I>>(object: I): CreateConfigResponse {
+    const message = createBaseCreateConfigResponse();
+    message.config = (object.config !== undefined && object.config !== null)
+      ? Config.fromPartial(object.config)
+      : undefined;
+    return message;
   },
 };
 
@@ -3306,6 +3860,18 @@ export const GetConfigRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<GetConfigRequest>, I>>(base?: I): GetConfigRequest {
+    return GetConfigRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetConfigRequest>, I>>(object: I): GetConfigRequest {
+    const message = createBaseGetConfigRequest();
+    message.configId = object.configId ?? "";
+    message.read = (object.read !== undefined && object.read !== null)
+      ? ReadOptions.fromPartial(object.read)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseGetConfigResponse(): GetConfigResponse {
@@ -3353,6 +3919,17 @@ export const GetConfigResponse = {
       obj.config = Config.toJSON(message.config);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetConfigResponse>, I>>(base?: I): GetConfigResponse {
+    return GetConfigResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetConfigResponse>, I>>(object: I): GetConfigResponse {
+    const message = createBaseGetConfigResponse();
+    message.config = (object.config !== undefined && object.config !== null)
+      ? Config.fromPartial(object.config)
+      : undefined;
+    return message;
   },
 };
 
@@ -3418,6 +3995,20 @@ export const ListConfigsRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<ListConfigsRequest>, I>>(base?: I): ListConfigsRequest {
+    return ListConfigsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListConfigsRequest>, I>>(object: I): ListConfigsRequest {
+    const message = createBaseListConfigsRequest();
+    message.filters = (object.filters !== undefined && object.filters !== null)
+      ? ListFilters.fromPartial(object.filters)
+      : undefined;
+    message.read = (object.read !== undefined && object.read !== null)
+      ? ReadOptions.fromPartial(object.read)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseListConfigsResponse(): ListConfigsResponse {
@@ -3467,6 +4058,15 @@ export const ListConfigsResponse = {
       obj.configs = message.configs.map((e) => Config.toJSON(e));
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListConfigsResponse>, I>>(base?: I): ListConfigsResponse {
+    return ListConfigsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListConfigsResponse>, I>>(object: I): ListConfigsResponse {
+    const message = createBaseListConfigsResponse();
+    message.configs = object.configs?.map((e) => Config.fromPartial(e)) || [];
+    return message;
   },
 };
 
@@ -3546,6 +4146,19 @@ export const UpdateConfigRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<UpdateConfigRequest>, I>>(base?: I): UpdateConfigRequest {
+    return UpdateConfigRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateConfigRequest>, I>>(object: I): UpdateConfigRequest {
+    const message = createBaseUpdateConfigRequest();
+    message.configId = object.configId ?? "";
+    message.configVersion = object.configVersion ?? 0;
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? ConfigSpec.fromPartial(object.spec)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseUpdateConfigResponse(): UpdateConfigResponse {
@@ -3593,6 +4206,17 @@ export const UpdateConfigResponse = {
       obj.config = Config.toJSON(message.config);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateConfigResponse>, I>>(base?: I): UpdateConfigResponse {
+    return UpdateConfigResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateConfigResponse>, I>>(object: I): UpdateConfigResponse {
+    const message = createBaseUpdateConfigResponse();
+    message.config = (object.config !== undefined && object.config !== null)
+      ? Config.fromPartial(object.config)
+      : undefined;
+    return message;
   },
 };
 
@@ -3642,6 +4266,15 @@ export const RemoveConfigRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<RemoveConfigRequest>, I>>(base?: I): RemoveConfigRequest {
+    return RemoveConfigRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveConfigRequest>, I>>(object: I): RemoveConfigRequest {
+    const message = createBaseRemoveConfigRequest();
+    message.configId = object.configId ?? "";
+    return message;
+  },
 };
 
 function createBaseRemoveConfigResponse(): RemoveConfigResponse {
@@ -3676,6 +4309,14 @@ export const RemoveConfigResponse = {
   toJSON(_: RemoveConfigResponse): unknown {
     const obj: any = {};
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveConfigResponse>, I>>(base?: I): RemoveConfigResponse {
+    return RemoveConfigResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveConfigResponse>, I>>(_: I): RemoveConfigResponse {
+    const message = createBaseRemoveConfigResponse();
+    return message;
   },
 };
 
@@ -3725,6 +4366,17 @@ export const GetClusterRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<GetClusterRequest>, I>>(base?: I): GetClusterRequest {
+    return GetClusterRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetClusterRequest>, I>>(object: I): GetClusterRequest {
+    const message = createBaseGetClusterRequest();
+    message.read = (object.read !== undefined && object.read !== null)
+      ? ReadOptions.fromPartial(object.read)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseGetClusterResponse(): GetClusterResponse {
@@ -3772,6 +4424,17 @@ export const GetClusterResponse = {
       obj.cluster = Cluster.toJSON(message.cluster);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetClusterResponse>, I>>(base?: I): GetClusterResponse {
+    return GetClusterResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetClusterResponse>, I>>(object: I): GetClusterResponse {
+    const message = createBaseGetClusterResponse();
+    message.cluster = (object.cluster !== undefined && object.cluster !== null)
+      ? Cluster.fromPartial(object.cluster)
+      : undefined;
+    return message;
   },
 };
 
@@ -3837,6 +4500,18 @@ export const UpdateClusterRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<UpdateClusterRequest>, I>>(base?: I): UpdateClusterRequest {
+    return UpdateClusterRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateClusterRequest>, I>>(object: I): UpdateClusterRequest {
+    const message = createBaseUpdateClusterRequest();
+    message.clusterVersion = object.clusterVersion ?? 0;
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? ClusterSpec.fromPartial(object.spec)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseUpdateClusterResponse(): UpdateClusterResponse {
@@ -3885,6 +4560,17 @@ export const UpdateClusterResponse = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<UpdateClusterResponse>, I>>(base?: I): UpdateClusterResponse {
+    return UpdateClusterResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateClusterResponse>, I>>(object: I): UpdateClusterResponse {
+    const message = createBaseUpdateClusterResponse();
+    message.cluster = (object.cluster !== undefined && object.cluster !== null)
+      ? Cluster.fromPartial(object.cluster)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseGetJoinTokensRequest(): GetJoinTokensRequest {
@@ -3919,6 +4605,14 @@ export const GetJoinTokensRequest = {
   toJSON(_: GetJoinTokensRequest): unknown {
     const obj: any = {};
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetJoinTokensRequest>, I>>(base?: I): GetJoinTokensRequest {
+    return GetJoinTokensRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetJoinTokensRequest>, I>>(_: I): GetJoinTokensRequest {
+    const message = createBaseGetJoinTokensRequest();
+    return message;
   },
 };
 
@@ -4000,6 +4694,19 @@ export const GetJoinTokensResponse = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<GetJoinTokensResponse>, I>>(base?: I): GetJoinTokensResponse {
+    return GetJoinTokensResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetJoinTokensResponse>, I>>(object: I): GetJoinTokensResponse {
+    const message = createBaseGetJoinTokensResponse();
+    message.tokens = (object.tokens !== undefined && object.tokens !== null)
+      ? JoinTokens.fromPartial(object.tokens)
+      : undefined;
+    message.caCertHash = object.caCertHash ?? "";
+    message.managerAddrs = object.managerAddrs?.map((e) => e) || [];
+    return message;
+  },
 };
 
 function createBaseRotateJoinTokenRequest(): RotateJoinTokenRequest {
@@ -4064,6 +4771,16 @@ export const RotateJoinTokenRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<RotateJoinTokenRequest>, I>>(base?: I): RotateJoinTokenRequest {
+    return RotateJoinTokenRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RotateJoinTokenRequest>, I>>(object: I): RotateJoinTokenRequest {
+    const message = createBaseRotateJoinTokenRequest();
+    message.worker = object.worker ?? false;
+    message.manager = object.manager ?? false;
+    return message;
+  },
 };
 
 function createBaseRotateJoinTokenResponse(): RotateJoinTokenResponse {
@@ -4111,6 +4828,17 @@ export const RotateJoinTokenResponse = {
       obj.tokens = JoinTokens.toJSON(message.tokens);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RotateJoinTokenResponse>, I>>(base?: I): RotateJoinTokenResponse {
+    return RotateJoinTokenResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RotateJoinTokenResponse>, I>>(object: I): RotateJoinTokenResponse {
+    const message = createBaseRotateJoinTokenResponse();
+    message.tokens = (object.tokens !== undefined && object.tokens !== null)
+      ? JoinTokens.fromPartial(object.tokens)
+      : undefined;
+    return message;
   },
 };
 
@@ -4934,6 +5662,19 @@ export const ControlClient = makeGenericClientConstructor(ControlService, "shoal
   service: typeof ControlService;
   serviceName: string;
 };
+
+type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
+
+type DeepPartial<T> = T extends Builtin ? T
+  : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string } ? { [K in keyof Omit<T, "$case">]?: DeepPartial<T[K]> } & { $case: T["$case"] }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
+
+type KeysOfUnion<T> = T extends T ? keyof T : never;
+type Exact<P, I extends P> = P extends Builtin ? P
+  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
 
 function longToNumber(long: Long): number {
   if (long.gt(globalThis.Number.MAX_SAFE_INTEGER)) {

@@ -255,6 +255,20 @@ export const SessionRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<SessionRequest>, I>>(base?: I): SessionRequest {
+    return SessionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SessionRequest>, I>>(object: I): SessionRequest {
+    const message = createBaseSessionRequest();
+    message.nodeId = object.nodeId ?? "";
+    message.description = (object.description !== undefined && object.description !== null)
+      ? NodeDescription.fromPartial(object.description)
+      : undefined;
+    message.sessionId = object.sessionId ?? "";
+    message.dataPathAddr = object.dataPathAddr ?? "";
+    return message;
+  },
 };
 
 function createBaseWeightedPeer(): WeightedPeer {
@@ -332,6 +346,17 @@ export const WeightedPeer = {
       obj.weight = Math.round(message.weight);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WeightedPeer>, I>>(base?: I): WeightedPeer {
+    return WeightedPeer.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WeightedPeer>, I>>(object: I): WeightedPeer {
+    const message = createBaseWeightedPeer();
+    message.nodeId = object.nodeId ?? "";
+    message.addr = object.addr ?? "";
+    message.weight = object.weight ?? 0;
+    return message;
   },
 };
 
@@ -413,6 +438,17 @@ export const SessionMessage = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<SessionMessage>, I>>(base?: I): SessionMessage {
+    return SessionMessage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SessionMessage>, I>>(object: I): SessionMessage {
+    const message = createBaseSessionMessage();
+    message.sessionId = object.sessionId ?? "";
+    message.node = (object.node !== undefined && object.node !== null) ? Node.fromPartial(object.node) : undefined;
+    message.managers = object.managers?.map((e) => WeightedPeer.fromPartial(e)) || [];
+    return message;
+  },
 };
 
 function createBaseHeartbeatRequest(): HeartbeatRequest {
@@ -477,6 +513,16 @@ export const HeartbeatRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<HeartbeatRequest>, I>>(base?: I): HeartbeatRequest {
+    return HeartbeatRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HeartbeatRequest>, I>>(object: I): HeartbeatRequest {
+    const message = createBaseHeartbeatRequest();
+    message.sessionId = object.sessionId ?? "";
+    message.nodeId = object.nodeId ?? "";
+    return message;
+  },
 };
 
 function createBaseHeartbeatResponse(): HeartbeatResponse {
@@ -524,6 +570,17 @@ export const HeartbeatResponse = {
       obj.period = Duration.toJSON(message.period);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HeartbeatResponse>, I>>(base?: I): HeartbeatResponse {
+    return HeartbeatResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HeartbeatResponse>, I>>(object: I): HeartbeatResponse {
+    const message = createBaseHeartbeatResponse();
+    message.period = (object.period !== undefined && object.period !== null)
+      ? Duration.fromPartial(object.period)
+      : undefined;
+    return message;
   },
 };
 
@@ -588,6 +645,18 @@ export const TaskStatusUpdate = {
       obj.status = TaskStatus.toJSON(message.status);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TaskStatusUpdate>, I>>(base?: I): TaskStatusUpdate {
+    return TaskStatusUpdate.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskStatusUpdate>, I>>(object: I): TaskStatusUpdate {
+    const message = createBaseTaskStatusUpdate();
+    message.taskId = object.taskId ?? "";
+    message.status = (object.status !== undefined && object.status !== null)
+      ? TaskStatus.fromPartial(object.status)
+      : undefined;
+    return message;
   },
 };
 
@@ -669,6 +738,17 @@ export const UpdateTaskStatusRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<UpdateTaskStatusRequest>, I>>(base?: I): UpdateTaskStatusRequest {
+    return UpdateTaskStatusRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateTaskStatusRequest>, I>>(object: I): UpdateTaskStatusRequest {
+    const message = createBaseUpdateTaskStatusRequest();
+    message.sessionId = object.sessionId ?? "";
+    message.nodeId = object.nodeId ?? "";
+    message.updates = object.updates?.map((e) => TaskStatusUpdate.fromPartial(e)) || [];
+    return message;
+  },
 };
 
 function createBaseUpdateTaskStatusResponse(): UpdateTaskStatusResponse {
@@ -703,6 +783,14 @@ export const UpdateTaskStatusResponse = {
   toJSON(_: UpdateTaskStatusResponse): unknown {
     const obj: any = {};
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateTaskStatusResponse>, I>>(base?: I): UpdateTaskStatusResponse {
+    return UpdateTaskStatusResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateTaskStatusResponse>, I>>(_: I): UpdateTaskStatusResponse {
+    const message = createBaseUpdateTaskStatusResponse();
+    return message;
   },
 };
 
@@ -767,6 +855,16 @@ export const AssignmentsRequest = {
       obj.nodeId = message.nodeId;
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AssignmentsRequest>, I>>(base?: I): AssignmentsRequest {
+    return AssignmentsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AssignmentsRequest>, I>>(object: I): AssignmentsRequest {
+    const message = createBaseAssignmentsRequest();
+    message.sessionId = object.sessionId ?? "";
+    message.nodeId = object.nodeId ?? "";
+    return message;
   },
 };
 
@@ -852,6 +950,23 @@ export const Assignment = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<Assignment>, I>>(base?: I): Assignment {
+    return Assignment.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Assignment>, I>>(object: I): Assignment {
+    const message = createBaseAssignment();
+    if (object.item?.$case === "task" && object.item?.task !== undefined && object.item?.task !== null) {
+      message.item = { $case: "task", task: Task.fromPartial(object.item.task) };
+    }
+    if (object.item?.$case === "secret" && object.item?.secret !== undefined && object.item?.secret !== null) {
+      message.item = { $case: "secret", secret: Secret.fromPartial(object.item.secret) };
+    }
+    if (object.item?.$case === "config" && object.item?.config !== undefined && object.item?.config !== null) {
+      message.item = { $case: "config", config: Config.fromPartial(object.item.config) };
+    }
+    return message;
+  },
 };
 
 function createBaseAssignmentChange(): AssignmentChange {
@@ -915,6 +1030,18 @@ export const AssignmentChange = {
       obj.action = assignmentActionToJSON(message.action);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AssignmentChange>, I>>(base?: I): AssignmentChange {
+    return AssignmentChange.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AssignmentChange>, I>>(object: I): AssignmentChange {
+    const message = createBaseAssignmentChange();
+    message.assignment = (object.assignment !== undefined && object.assignment !== null)
+      ? Assignment.fromPartial(object.assignment)
+      : undefined;
+    message.action = object.action ?? 0;
+    return message;
   },
 };
 
@@ -1009,6 +1136,18 @@ export const AssignmentsMessage = {
       obj.changes = message.changes.map((e) => AssignmentChange.toJSON(e));
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AssignmentsMessage>, I>>(base?: I): AssignmentsMessage {
+    return AssignmentsMessage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AssignmentsMessage>, I>>(object: I): AssignmentsMessage {
+    const message = createBaseAssignmentsMessage();
+    message.type = object.type ?? 0;
+    message.appliesTo = object.appliesTo ?? 0;
+    message.resultsIn = object.resultsIn ?? 0;
+    message.changes = object.changes?.map((e) => AssignmentChange.fromPartial(e)) || [];
+    return message;
   },
 };
 
@@ -1132,6 +1271,19 @@ export const DispatcherClient = makeGenericClientConstructor(DispatcherService, 
   service: typeof DispatcherService;
   serviceName: string;
 };
+
+type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
+
+type DeepPartial<T> = T extends Builtin ? T
+  : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string } ? { [K in keyof Omit<T, "$case">]?: DeepPartial<T[K]> } & { $case: T["$case"] }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
+
+type KeysOfUnion<T> = T extends T ? keyof T : never;
+type Exact<P, I extends P> = P extends Builtin ? P
+  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
 
 function longToNumber(long: Long): number {
   if (long.gt(globalThis.Number.MAX_SAFE_INTEGER)) {

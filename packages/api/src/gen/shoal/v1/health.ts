@@ -119,6 +119,15 @@ export const HealthCheckRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<HealthCheckRequest>, I>>(base?: I): HealthCheckRequest {
+    return HealthCheckRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HealthCheckRequest>, I>>(object: I): HealthCheckRequest {
+    const message = createBaseHealthCheckRequest();
+    message.service = object.service ?? "";
+    return message;
+  },
 };
 
 function createBaseHealthCheckResponse(): HealthCheckResponse {
@@ -197,6 +206,21 @@ export const HealthCheckResponse = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<HealthCheckResponse>, I>>(base?: I): HealthCheckResponse {
+    return HealthCheckResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HealthCheckResponse>, I>>(object: I): HealthCheckResponse {
+    const message = createBaseHealthCheckResponse();
+    message.status = object.status ?? 0;
+    message.details = Object.entries(object.details ?? {}).reduce<{ [key: string]: string }>((acc, [key, value]) => {
+      if (value !== undefined) {
+        acc[key] = globalThis.String(value);
+      }
+      return acc;
+    }, {});
+    return message;
+  },
 };
 
 function createBaseHealthCheckResponse_DetailsEntry(): HealthCheckResponse_DetailsEntry {
@@ -261,6 +285,20 @@ export const HealthCheckResponse_DetailsEntry = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<HealthCheckResponse_DetailsEntry>, I>>(
+    base?: I,
+  ): HealthCheckResponse_DetailsEntry {
+    return HealthCheckResponse_DetailsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HealthCheckResponse_DetailsEntry>, I>>(
+    object: I,
+  ): HealthCheckResponse_DetailsEntry {
+    const message = createBaseHealthCheckResponse_DetailsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
 };
 
 /** Health answers whether a node's services are serving (in the shape of grpc.health.v1). */
@@ -304,6 +342,19 @@ export const HealthClient = makeGenericClientConstructor(HealthService, "shoal.v
   service: typeof HealthService;
   serviceName: string;
 };
+
+type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
+
+type DeepPartial<T> = T extends Builtin ? T
+  : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string } ? { [K in keyof Omit<T, "$case">]?: DeepPartial<T[K]> } & { $case: T["$case"] }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
+
+type KeysOfUnion<T> = T extends T ? keyof T : never;
+type Exact<P, I extends P> = P extends Builtin ? P
+  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
 
 function isObject(value: any): boolean {
   return typeof value === "object" && value !== null;

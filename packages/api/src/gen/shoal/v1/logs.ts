@@ -200,6 +200,17 @@ export const LogSelector = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<LogSelector>, I>>(base?: I): LogSelector {
+    return LogSelector.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LogSelector>, I>>(object: I): LogSelector {
+    const message = createBaseLogSelector();
+    message.serviceIds = object.serviceIds?.map((e) => e) || [];
+    message.nodeIds = object.nodeIds?.map((e) => e) || [];
+    message.taskIds = object.taskIds?.map((e) => e) || [];
+    return message;
+  },
 };
 
 function createBaseLogSubscriptionOptions(): LogSubscriptionOptions {
@@ -304,6 +315,18 @@ export const LogSubscriptionOptions = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<LogSubscriptionOptions>, I>>(base?: I): LogSubscriptionOptions {
+    return LogSubscriptionOptions.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LogSubscriptionOptions>, I>>(object: I): LogSubscriptionOptions {
+    const message = createBaseLogSubscriptionOptions();
+    message.streams = object.streams?.map((e) => e) || [];
+    message.follow = object.follow ?? false;
+    message.tail = object.tail ?? 0;
+    message.since = object.since ?? undefined;
+    return message;
+  },
 };
 
 function createBaseLogContext(): LogContext {
@@ -381,6 +404,17 @@ export const LogContext = {
       obj.taskId = message.taskId;
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LogContext>, I>>(base?: I): LogContext {
+    return LogContext.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LogContext>, I>>(object: I): LogContext {
+    const message = createBaseLogContext();
+    message.serviceId = object.serviceId ?? "";
+    message.nodeId = object.nodeId ?? "";
+    message.taskId = object.taskId ?? "";
+    return message;
   },
 };
 
@@ -474,6 +508,20 @@ export const LogMessage = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<LogMessage>, I>>(base?: I): LogMessage {
+    return LogMessage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LogMessage>, I>>(object: I): LogMessage {
+    const message = createBaseLogMessage();
+    message.context = (object.context !== undefined && object.context !== null)
+      ? LogContext.fromPartial(object.context)
+      : undefined;
+    message.timestamp = object.timestamp ?? undefined;
+    message.stream = object.stream ?? 0;
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
 };
 
 function createBaseSubscribeLogsRequest(): SubscribeLogsRequest {
@@ -538,6 +586,20 @@ export const SubscribeLogsRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<SubscribeLogsRequest>, I>>(base?: I): SubscribeLogsRequest {
+    return SubscribeLogsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SubscribeLogsRequest>, I>>(object: I): SubscribeLogsRequest {
+    const message = createBaseSubscribeLogsRequest();
+    message.selector = (object.selector !== undefined && object.selector !== null)
+      ? LogSelector.fromPartial(object.selector)
+      : undefined;
+    message.options = (object.options !== undefined && object.options !== null)
+      ? LogSubscriptionOptions.fromPartial(object.options)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseSubscribeLogsMessage(): SubscribeLogsMessage {
@@ -590,6 +652,15 @@ export const SubscribeLogsMessage = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<SubscribeLogsMessage>, I>>(base?: I): SubscribeLogsMessage {
+    return SubscribeLogsMessage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SubscribeLogsMessage>, I>>(object: I): SubscribeLogsMessage {
+    const message = createBaseSubscribeLogsMessage();
+    message.messages = object.messages?.map((e) => LogMessage.fromPartial(e)) || [];
+    return message;
+  },
 };
 
 function createBaseListenSubscriptionsRequest(): ListenSubscriptionsRequest {
@@ -637,6 +708,15 @@ export const ListenSubscriptionsRequest = {
       obj.nodeId = message.nodeId;
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListenSubscriptionsRequest>, I>>(base?: I): ListenSubscriptionsRequest {
+    return ListenSubscriptionsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListenSubscriptionsRequest>, I>>(object: I): ListenSubscriptionsRequest {
+    const message = createBaseListenSubscriptionsRequest();
+    message.nodeId = object.nodeId ?? "";
+    return message;
   },
 };
 
@@ -730,6 +810,22 @@ export const SubscriptionMessage = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<SubscriptionMessage>, I>>(base?: I): SubscriptionMessage {
+    return SubscriptionMessage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SubscriptionMessage>, I>>(object: I): SubscriptionMessage {
+    const message = createBaseSubscriptionMessage();
+    message.id = object.id ?? "";
+    message.selector = (object.selector !== undefined && object.selector !== null)
+      ? LogSelector.fromPartial(object.selector)
+      : undefined;
+    message.options = (object.options !== undefined && object.options !== null)
+      ? LogSubscriptionOptions.fromPartial(object.options)
+      : undefined;
+    message.close = object.close ?? false;
+    return message;
+  },
 };
 
 function createBasePublishLogsMessage(): PublishLogsMessage {
@@ -810,6 +906,17 @@ export const PublishLogsMessage = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<PublishLogsMessage>, I>>(base?: I): PublishLogsMessage {
+    return PublishLogsMessage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PublishLogsMessage>, I>>(object: I): PublishLogsMessage {
+    const message = createBasePublishLogsMessage();
+    message.subscriptionId = object.subscriptionId ?? "";
+    message.messages = object.messages?.map((e) => LogMessage.fromPartial(e)) || [];
+    message.close = object.close ?? false;
+    return message;
+  },
 };
 
 function createBasePublishLogsResponse(): PublishLogsResponse {
@@ -844,6 +951,14 @@ export const PublishLogsResponse = {
   toJSON(_: PublishLogsResponse): unknown {
     const obj: any = {};
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PublishLogsResponse>, I>>(base?: I): PublishLogsResponse {
+    return PublishLogsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PublishLogsResponse>, I>>(_: I): PublishLogsResponse {
+    const message = createBasePublishLogsResponse();
+    return message;
   },
 };
 
@@ -953,6 +1068,19 @@ function bytesFromBase64(b64: string): Uint8Array {
 function base64FromBytes(arr: Uint8Array): string {
   return globalThis.Buffer.from(arr).toString("base64");
 }
+
+type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
+
+type DeepPartial<T> = T extends Builtin ? T
+  : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string } ? { [K in keyof Omit<T, "$case">]?: DeepPartial<T[K]> } & { $case: T["$case"] }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
+
+type KeysOfUnion<T> = T extends T ? keyof T : never;
+type Exact<P, I extends P> = P extends Builtin ? P
+  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
 
 function toTimestamp(dateStr: string): Timestamp {
   const date = new globalThis.Date(dateStr);

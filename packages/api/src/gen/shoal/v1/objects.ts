@@ -380,6 +380,10 @@ export interface UpdateStatus {
   /** slots (or node ids for global services) already updated in this update */
   updated: string[];
   failures: number;
+  /** ids of new tasks that counted as failed in this update (each counts once, across leader changes) */
+  failedTasks: string[];
+  /** canary: when the first batch was found healthy (auto promotion counts from here) */
+  canarySince?: string | undefined;
 }
 
 export interface VirtualIP {
@@ -650,6 +654,31 @@ export const NodeDescription = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<NodeDescription>, I>>(base?: I): NodeDescription {
+    return NodeDescription.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeDescription>, I>>(object: I): NodeDescription {
+    const message = createBaseNodeDescription();
+    message.hostname = object.hostname ?? "";
+    message.platform = (object.platform !== undefined && object.platform !== null)
+      ? Platform.fromPartial(object.platform)
+      : undefined;
+    message.resources = (object.resources !== undefined && object.resources !== null)
+      ? Resources.fromPartial(object.resources)
+      : undefined;
+    message.engineVersion = object.engineVersion ?? "";
+    message.engineLabels = Object.entries(object.engineLabels ?? {}).reduce<{ [key: string]: string }>(
+      (acc, [key, value]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
 };
 
 function createBaseNodeDescription_EngineLabelsEntry(): NodeDescription_EngineLabelsEntry {
@@ -713,6 +742,20 @@ export const NodeDescription_EngineLabelsEntry = {
       obj.value = message.value;
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NodeDescription_EngineLabelsEntry>, I>>(
+    base?: I,
+  ): NodeDescription_EngineLabelsEntry {
+    return NodeDescription_EngineLabelsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeDescription_EngineLabelsEntry>, I>>(
+    object: I,
+  ): NodeDescription_EngineLabelsEntry {
+    const message = createBaseNodeDescription_EngineLabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
   },
 };
 
@@ -791,6 +834,17 @@ export const NodeStatus = {
       obj.addr = message.addr;
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NodeStatus>, I>>(base?: I): NodeStatus {
+    return NodeStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeStatus>, I>>(object: I): NodeStatus {
+    const message = createBaseNodeStatus();
+    message.state = object.state ?? 0;
+    message.message = object.message ?? "";
+    message.addr = object.addr ?? "";
+    return message;
   },
 };
 
@@ -883,6 +937,18 @@ export const ManagerStatus = {
       obj.reachability = raftMemberStatusToJSON(message.reachability);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ManagerStatus>, I>>(base?: I): ManagerStatus {
+    return ManagerStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ManagerStatus>, I>>(object: I): ManagerStatus {
+    const message = createBaseManagerStatus();
+    message.raftId = object.raftId ?? 0;
+    message.addr = object.addr ?? "";
+    message.leader = object.leader ?? false;
+    message.reachability = object.reachability ?? 0;
+    return message;
   },
 };
 
@@ -1041,10 +1107,41 @@ export const Node = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<Node>, I>>(base?: I): Node {
+    return Node.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Node>, I>>(object: I): Node {
+    const message = createBaseNode();
+    message.id = object.id ?? "";
+    message.meta = (object.meta !== undefined && object.meta !== null) ? Meta.fromPartial(object.meta) : undefined;
+    message.spec = (object.spec !== undefined && object.spec !== null) ? NodeSpec.fromPartial(object.spec) : undefined;
+    message.description = (object.description !== undefined && object.description !== null)
+      ? NodeDescription.fromPartial(object.description)
+      : undefined;
+    message.status = (object.status !== undefined && object.status !== null)
+      ? NodeStatus.fromPartial(object.status)
+      : undefined;
+    message.managerStatus = (object.managerStatus !== undefined && object.managerStatus !== null)
+      ? ManagerStatus.fromPartial(object.managerStatus)
+      : undefined;
+    message.role = object.role ?? 0;
+    message.dataPathAddr = object.dataPathAddr ?? "";
+    return message;
+  },
 };
 
 function createBaseUpdateStatus(): UpdateStatus {
-  return { state: 0, startedAt: undefined, completedAt: undefined, message: "", updated: [], failures: 0 };
+  return {
+    state: 0,
+    startedAt: undefined,
+    completedAt: undefined,
+    message: "",
+    updated: [],
+    failures: 0,
+    failedTasks: [],
+    canarySince: undefined,
+  };
 }
 
 export const UpdateStatus = {
@@ -1066,6 +1163,12 @@ export const UpdateStatus = {
     }
     if (message.failures !== 0) {
       writer.uint32(48).uint64(message.failures);
+    }
+    for (const v of message.failedTasks) {
+      writer.uint32(58).string(v!);
+    }
+    if (message.canarySince !== undefined) {
+      Timestamp.encode(toTimestamp(message.canarySince), writer.uint32(66).fork()).ldelim();
     }
     return writer;
   },
@@ -1119,6 +1222,20 @@ export const UpdateStatus = {
 
           message.failures = longToNumber(reader.uint64() as Long);
           continue;
+        case 7:
+          if (tag !== 58) {
+            break;
+          }
+
+          message.failedTasks.push(reader.string());
+          continue;
+        case 8:
+          if (tag !== 66) {
+            break;
+          }
+
+          message.canarySince = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+          continue;
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1136,6 +1253,10 @@ export const UpdateStatus = {
       message: isSet(object.message) ? globalThis.String(object.message) : "",
       updated: globalThis.Array.isArray(object?.updated) ? object.updated.map((e: any) => globalThis.String(e)) : [],
       failures: isSet(object.failures) ? globalThis.Number(object.failures) : 0,
+      failedTasks: globalThis.Array.isArray(object?.failedTasks)
+        ? object.failedTasks.map((e: any) => globalThis.String(e))
+        : [],
+      canarySince: isSet(object.canarySince) ? globalThis.String(object.canarySince) : undefined,
     };
   },
 
@@ -1159,7 +1280,29 @@ export const UpdateStatus = {
     if (message.failures !== 0) {
       obj.failures = Math.round(message.failures);
     }
+    if (message.failedTasks?.length) {
+      obj.failedTasks = message.failedTasks;
+    }
+    if (message.canarySince !== undefined) {
+      obj.canarySince = message.canarySince;
+    }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateStatus>, I>>(base?: I): UpdateStatus {
+    return UpdateStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateStatus>, I>>(object: I): UpdateStatus {
+    const message = createBaseUpdateStatus();
+    message.state = object.state ?? 0;
+    message.startedAt = object.startedAt ?? undefined;
+    message.completedAt = object.completedAt ?? undefined;
+    message.message = object.message ?? "";
+    message.updated = object.updated?.map((e) => e) || [];
+    message.failures = object.failures ?? 0;
+    message.failedTasks = object.failedTasks?.map((e) => e) || [];
+    message.canarySince = object.canarySince ?? undefined;
+    return message;
   },
 };
 
@@ -1224,6 +1367,16 @@ export const VirtualIP = {
       obj.addr = message.addr;
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<VirtualIP>, I>>(base?: I): VirtualIP {
+    return VirtualIP.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VirtualIP>, I>>(object: I): VirtualIP {
+    const message = createBaseVirtualIP();
+    message.networkId = object.networkId ?? "";
+    message.addr = object.addr ?? "";
+    return message;
   },
 };
 
@@ -1305,6 +1458,19 @@ export const Endpoint = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<Endpoint>, I>>(base?: I): Endpoint {
+    return Endpoint.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Endpoint>, I>>(object: I): Endpoint {
+    const message = createBaseEndpoint();
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? EndpointSpec.fromPartial(object.spec)
+      : undefined;
+    message.ports = object.ports?.map((e) => PortConfig.fromPartial(e)) || [];
+    message.virtualIps = object.virtualIps?.map((e) => VirtualIP.fromPartial(e)) || [];
+    return message;
+  },
 };
 
 function createBaseJobStatus(): JobStatus {
@@ -1368,6 +1534,18 @@ export const JobStatus = {
       obj.lastExecution = message.lastExecution;
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<JobStatus>, I>>(base?: I): JobStatus {
+    return JobStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<JobStatus>, I>>(object: I): JobStatus {
+    const message = createBaseJobStatus();
+    message.jobIteration = (object.jobIteration !== undefined && object.jobIteration !== null)
+      ? Version.fromPartial(object.jobIteration)
+      : undefined;
+    message.lastExecution = object.lastExecution ?? undefined;
+    return message;
   },
 };
 
@@ -1556,6 +1734,38 @@ export const Service = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<Service>, I>>(base?: I): Service {
+    return Service.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Service>, I>>(object: I): Service {
+    const message = createBaseService();
+    message.id = object.id ?? "";
+    message.meta = (object.meta !== undefined && object.meta !== null) ? Meta.fromPartial(object.meta) : undefined;
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? ServiceSpec.fromPartial(object.spec)
+      : undefined;
+    message.specVersion = (object.specVersion !== undefined && object.specVersion !== null)
+      ? Version.fromPartial(object.specVersion)
+      : undefined;
+    message.previousSpec = (object.previousSpec !== undefined && object.previousSpec !== null)
+      ? ServiceSpec.fromPartial(object.previousSpec)
+      : undefined;
+    message.previousSpecVersion = (object.previousSpecVersion !== undefined && object.previousSpecVersion !== null)
+      ? Version.fromPartial(object.previousSpecVersion)
+      : undefined;
+    message.endpoint = (object.endpoint !== undefined && object.endpoint !== null)
+      ? Endpoint.fromPartial(object.endpoint)
+      : undefined;
+    message.updateStatus = (object.updateStatus !== undefined && object.updateStatus !== null)
+      ? UpdateStatus.fromPartial(object.updateStatus)
+      : undefined;
+    message.jobStatus = (object.jobStatus !== undefined && object.jobStatus !== null)
+      ? JobStatus.fromPartial(object.jobStatus)
+      : undefined;
+    message.pendingDelete = object.pendingDelete ?? false;
+    return message;
+  },
 };
 
 function createBaseContainerStatus(): ContainerStatus {
@@ -1634,6 +1844,17 @@ export const ContainerStatus = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<ContainerStatus>, I>>(base?: I): ContainerStatus {
+    return ContainerStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ContainerStatus>, I>>(object: I): ContainerStatus {
+    const message = createBaseContainerStatus();
+    message.containerId = object.containerId ?? "";
+    message.pid = object.pid ?? 0;
+    message.exitCode = object.exitCode ?? 0;
+    return message;
+  },
 };
 
 function createBasePortStatus(): PortStatus {
@@ -1683,6 +1904,15 @@ export const PortStatus = {
       obj.ports = message.ports.map((e) => PortConfig.toJSON(e));
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PortStatus>, I>>(base?: I): PortStatus {
+    return PortStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PortStatus>, I>>(object: I): PortStatus {
+    const message = createBasePortStatus();
+    message.ports = object.ports?.map((e) => PortConfig.fromPartial(e)) || [];
+    return message;
   },
 };
 
@@ -1856,6 +2086,27 @@ export const TaskStatus = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<TaskStatus>, I>>(base?: I): TaskStatus {
+    return TaskStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskStatus>, I>>(object: I): TaskStatus {
+    const message = createBaseTaskStatus();
+    message.timestamp = object.timestamp ?? undefined;
+    message.state = object.state ?? 0;
+    message.message = object.message ?? "";
+    message.err = object.err ?? "";
+    message.container = (object.container !== undefined && object.container !== null)
+      ? ContainerStatus.fromPartial(object.container)
+      : undefined;
+    message.portStatus = (object.portStatus !== undefined && object.portStatus !== null)
+      ? PortStatus.fromPartial(object.portStatus)
+      : undefined;
+    message.health = object.health ?? 0;
+    message.appliedBy = object.appliedBy ?? "";
+    message.appliedAt = object.appliedAt ?? undefined;
+    return message;
+  },
 };
 
 function createBaseNetworkAttachment(): NetworkAttachment {
@@ -1935,6 +2186,17 @@ export const NetworkAttachment = {
       obj.aliases = message.aliases;
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NetworkAttachment>, I>>(base?: I): NetworkAttachment {
+    return NetworkAttachment.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NetworkAttachment>, I>>(object: I): NetworkAttachment {
+    const message = createBaseNetworkAttachment();
+    message.networkId = object.networkId ?? "";
+    message.addresses = object.addresses?.map((e) => e) || [];
+    message.aliases = object.aliases?.map((e) => e) || [];
+    return message;
   },
 };
 
@@ -2217,6 +2479,44 @@ export const Task = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<Task>, I>>(base?: I): Task {
+    return Task.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Task>, I>>(object: I): Task {
+    const message = createBaseTask();
+    message.id = object.id ?? "";
+    message.meta = (object.meta !== undefined && object.meta !== null) ? Meta.fromPartial(object.meta) : undefined;
+    message.spec = (object.spec !== undefined && object.spec !== null) ? TaskSpec.fromPartial(object.spec) : undefined;
+    message.specVersion = (object.specVersion !== undefined && object.specVersion !== null)
+      ? Version.fromPartial(object.specVersion)
+      : undefined;
+    message.serviceId = object.serviceId ?? "";
+    message.slot = object.slot ?? 0;
+    message.nodeId = object.nodeId ?? "";
+    message.annotations = (object.annotations !== undefined && object.annotations !== null)
+      ? Annotations.fromPartial(object.annotations)
+      : undefined;
+    message.serviceAnnotations = (object.serviceAnnotations !== undefined && object.serviceAnnotations !== null)
+      ? Annotations.fromPartial(object.serviceAnnotations)
+      : undefined;
+    message.status = (object.status !== undefined && object.status !== null)
+      ? TaskStatus.fromPartial(object.status)
+      : undefined;
+    message.desiredState = object.desiredState ?? 0;
+    message.networks = object.networks?.map((e) => NetworkAttachment.fromPartial(e)) || [];
+    message.endpoint = (object.endpoint !== undefined && object.endpoint !== null)
+      ? Endpoint.fromPartial(object.endpoint)
+      : undefined;
+    message.logDriver = (object.logDriver !== undefined && object.logDriver !== null)
+      ? Driver.fromPartial(object.logDriver)
+      : undefined;
+    message.jobIteration = (object.jobIteration !== undefined && object.jobIteration !== null)
+      ? Version.fromPartial(object.jobIteration)
+      : undefined;
+    message.restartAttempt = object.restartAttempt ?? 0;
+    return message;
+  },
 };
 
 function createBaseNetwork(): Network {
@@ -2337,6 +2637,26 @@ export const Network = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<Network>, I>>(base?: I): Network {
+    return Network.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Network>, I>>(object: I): Network {
+    const message = createBaseNetwork();
+    message.id = object.id ?? "";
+    message.meta = (object.meta !== undefined && object.meta !== null) ? Meta.fromPartial(object.meta) : undefined;
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? NetworkSpec.fromPartial(object.spec)
+      : undefined;
+    message.driverState = (object.driverState !== undefined && object.driverState !== null)
+      ? Driver.fromPartial(object.driverState)
+      : undefined;
+    message.ipam = (object.ipam !== undefined && object.ipam !== null)
+      ? IPAMOptions.fromPartial(object.ipam)
+      : undefined;
+    message.pendingDelete = object.pendingDelete ?? false;
+    return message;
+  },
 };
 
 function createBaseSecret(): Secret {
@@ -2429,6 +2749,20 @@ export const Secret = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<Secret>, I>>(base?: I): Secret {
+    return Secret.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Secret>, I>>(object: I): Secret {
+    const message = createBaseSecret();
+    message.id = object.id ?? "";
+    message.meta = (object.meta !== undefined && object.meta !== null) ? Meta.fromPartial(object.meta) : undefined;
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? SecretSpec.fromPartial(object.spec)
+      : undefined;
+    message.internal = object.internal ?? false;
+    return message;
+  },
 };
 
 function createBaseConfig(): Config {
@@ -2507,6 +2841,19 @@ export const Config = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<Config>, I>>(base?: I): Config {
+    return Config.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Config>, I>>(object: I): Config {
+    const message = createBaseConfig();
+    message.id = object.id ?? "";
+    message.meta = (object.meta !== undefined && object.meta !== null) ? Meta.fromPartial(object.meta) : undefined;
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? ConfigSpec.fromPartial(object.spec)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseJoinTokens(): JoinTokens {
@@ -2570,6 +2917,16 @@ export const JoinTokens = {
       obj.manager = message.manager;
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<JoinTokens>, I>>(base?: I): JoinTokens {
+    return JoinTokens.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<JoinTokens>, I>>(object: I): JoinTokens {
+    const message = createBaseJoinTokens();
+    message.worker = object.worker ?? "";
+    message.manager = object.manager ?? "";
+    return message;
   },
 };
 
@@ -2662,6 +3019,20 @@ export const RootCA = {
       obj.joinTokens = JoinTokens.toJSON(message.joinTokens);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RootCA>, I>>(base?: I): RootCA {
+    return RootCA.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RootCA>, I>>(object: I): RootCA {
+    const message = createBaseRootCA();
+    message.caCert = object.caCert ?? Buffer.alloc(0);
+    message.caKey = object.caKey ?? Buffer.alloc(0);
+    message.caCertHash = object.caCertHash ?? "";
+    message.joinTokens = (object.joinTokens !== undefined && object.joinTokens !== null)
+      ? JoinTokens.fromPartial(object.joinTokens)
+      : undefined;
+    return message;
   },
 };
 
@@ -2771,6 +3142,23 @@ export const Cluster = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<Cluster>, I>>(base?: I): Cluster {
+    return Cluster.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Cluster>, I>>(object: I): Cluster {
+    const message = createBaseCluster();
+    message.id = object.id ?? "";
+    message.meta = (object.meta !== undefined && object.meta !== null) ? Meta.fromPartial(object.meta) : undefined;
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? ClusterSpec.fromPartial(object.spec)
+      : undefined;
+    message.rootCa = (object.rootCa !== undefined && object.rootCa !== null)
+      ? RootCA.fromPartial(object.rootCa)
+      : undefined;
+    message.removedNodes = object.removedNodes?.map((e) => e) || [];
+    return message;
+  },
 };
 
 function bytesFromBase64(b64: string): Uint8Array {
@@ -2780,6 +3168,19 @@ function bytesFromBase64(b64: string): Uint8Array {
 function base64FromBytes(arr: Uint8Array): string {
   return globalThis.Buffer.from(arr).toString("base64");
 }
+
+type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
+
+type DeepPartial<T> = T extends Builtin ? T
+  : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string } ? { [K in keyof Omit<T, "$case">]?: DeepPartial<T[K]> } & { $case: T["$case"] }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
+
+type KeysOfUnion<T> = T extends T ? keyof T : never;
+type Exact<P, I extends P> = P extends Builtin ? P
+  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
 
 function toTimestamp(dateStr: string): Timestamp {
   const date = new globalThis.Date(dateStr);

@@ -260,6 +260,18 @@ export const RaftEntry = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<RaftEntry>, I>>(base?: I): RaftEntry {
+    return RaftEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RaftEntry>, I>>(object: I): RaftEntry {
+    const message = createBaseRaftEntry();
+    message.term = object.term ?? 0;
+    message.index = object.index ?? 0;
+    message.type = object.type ?? 0;
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
 };
 
 function createBaseRaftConfState(): RaftConfState {
@@ -348,6 +360,16 @@ export const RaftConfState = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<RaftConfState>, I>>(base?: I): RaftConfState {
+    return RaftConfState.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RaftConfState>, I>>(object: I): RaftConfState {
+    const message = createBaseRaftConfState();
+    message.voters = object.voters?.map((e) => e) || [];
+    message.learners = object.learners?.map((e) => e) || [];
+    return message;
+  },
 };
 
 function createBaseRaftSnapshotMetadata(): RaftSnapshotMetadata {
@@ -425,6 +447,19 @@ export const RaftSnapshotMetadata = {
       obj.confState = RaftConfState.toJSON(message.confState);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RaftSnapshotMetadata>, I>>(base?: I): RaftSnapshotMetadata {
+    return RaftSnapshotMetadata.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RaftSnapshotMetadata>, I>>(object: I): RaftSnapshotMetadata {
+    const message = createBaseRaftSnapshotMetadata();
+    message.index = object.index ?? 0;
+    message.term = object.term ?? 0;
+    message.confState = (object.confState !== undefined && object.confState !== null)
+      ? RaftConfState.fromPartial(object.confState)
+      : undefined;
+    return message;
   },
 };
 
@@ -703,6 +738,32 @@ export const RaftMessage = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<RaftMessage>, I>>(base?: I): RaftMessage {
+    return RaftMessage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RaftMessage>, I>>(object: I): RaftMessage {
+    const message = createBaseRaftMessage();
+    message.type = object.type ?? 0;
+    message.from = object.from ?? 0;
+    message.to = object.to ?? 0;
+    message.term = object.term ?? 0;
+    message.index = object.index ?? 0;
+    message.logTerm = object.logTerm ?? 0;
+    message.entries = object.entries?.map((e) => RaftEntry.fromPartial(e)) || [];
+    message.commit = object.commit ?? 0;
+    message.reject = object.reject ?? false;
+    message.rejectHint = object.rejectHint ?? 0;
+    message.snapshot = (object.snapshot !== undefined && object.snapshot !== null)
+      ? RaftSnapshotMetadata.fromPartial(object.snapshot)
+      : undefined;
+    message.snapshotOffset = object.snapshotOffset ?? 0;
+    message.snapshotData = object.snapshotData ?? Buffer.alloc(0);
+    message.snapshotDone = object.snapshotDone ?? false;
+    message.context = object.context ?? Buffer.alloc(0);
+    message.transfer = object.transfer ?? false;
+    return message;
+  },
 };
 
 function createBaseRaftBatch(): RaftBatch {
@@ -797,6 +858,18 @@ export const RaftBatch = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<RaftBatch>, I>>(base?: I): RaftBatch {
+    return RaftBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RaftBatch>, I>>(object: I): RaftBatch {
+    const message = createBaseRaftBatch();
+    message.clusterId = object.clusterId ?? "";
+    message.from = object.from ?? 0;
+    message.messages = object.messages?.map((e) => RaftMessage.fromPartial(e)) || [];
+    message.seq = object.seq ?? 0;
+    return message;
+  },
 };
 
 function createBaseRaftAck(): RaftAck {
@@ -844,6 +917,15 @@ export const RaftAck = {
       obj.seq = Math.round(message.seq);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RaftAck>, I>>(base?: I): RaftAck {
+    return RaftAck.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RaftAck>, I>>(object: I): RaftAck {
+    const message = createBaseRaftAck();
+    message.seq = object.seq ?? 0;
+    return message;
   },
 };
 
@@ -937,6 +1019,18 @@ export const RaftMember = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<RaftMember>, I>>(base?: I): RaftMember {
+    return RaftMember.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RaftMember>, I>>(object: I): RaftMember {
+    const message = createBaseRaftMember();
+    message.raftId = object.raftId ?? 0;
+    message.nodeId = object.nodeId ?? "";
+    message.addr = object.addr ?? "";
+    message.learner = object.learner ?? false;
+    return message;
+  },
 };
 
 function createBaseRaftJoinRequest(): RaftJoinRequest {
@@ -1000,6 +1094,16 @@ export const RaftJoinRequest = {
       obj.addr = message.addr;
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RaftJoinRequest>, I>>(base?: I): RaftJoinRequest {
+    return RaftJoinRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RaftJoinRequest>, I>>(object: I): RaftJoinRequest {
+    const message = createBaseRaftJoinRequest();
+    message.nodeId = object.nodeId ?? "";
+    message.addr = object.addr ?? "";
+    return message;
   },
 };
 
@@ -1105,6 +1209,18 @@ export const RaftJoinResponse = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<RaftJoinResponse>, I>>(base?: I): RaftJoinResponse {
+    return RaftJoinResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RaftJoinResponse>, I>>(object: I): RaftJoinResponse {
+    const message = createBaseRaftJoinResponse();
+    message.raftId = object.raftId ?? 0;
+    message.members = object.members?.map((e) => RaftMember.fromPartial(e)) || [];
+    message.removed = object.removed?.map((e) => e) || [];
+    message.clusterId = object.clusterId ?? "";
+    return message;
+  },
 };
 
 function createBaseRaftLeaveRequest(): RaftLeaveRequest {
@@ -1153,6 +1269,15 @@ export const RaftLeaveRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<RaftLeaveRequest>, I>>(base?: I): RaftLeaveRequest {
+    return RaftLeaveRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RaftLeaveRequest>, I>>(object: I): RaftLeaveRequest {
+    const message = createBaseRaftLeaveRequest();
+    message.raftId = object.raftId ?? 0;
+    return message;
+  },
 };
 
 function createBaseRaftLeaveResponse(): RaftLeaveResponse {
@@ -1188,6 +1313,14 @@ export const RaftLeaveResponse = {
     const obj: any = {};
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<RaftLeaveResponse>, I>>(base?: I): RaftLeaveResponse {
+    return RaftLeaveResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RaftLeaveResponse>, I>>(_: I): RaftLeaveResponse {
+    const message = createBaseRaftLeaveResponse();
+    return message;
+  },
 };
 
 function createBaseRaftMembersRequest(): RaftMembersRequest {
@@ -1222,6 +1355,14 @@ export const RaftMembersRequest = {
   toJSON(_: RaftMembersRequest): unknown {
     const obj: any = {};
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RaftMembersRequest>, I>>(base?: I): RaftMembersRequest {
+    return RaftMembersRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RaftMembersRequest>, I>>(_: I): RaftMembersRequest {
+    const message = createBaseRaftMembersRequest();
+    return message;
   },
 };
 
@@ -1287,6 +1428,16 @@ export const RaftMembersResponse = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<RaftMembersResponse>, I>>(base?: I): RaftMembersResponse {
+    return RaftMembersResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RaftMembersResponse>, I>>(object: I): RaftMembersResponse {
+    const message = createBaseRaftMembersResponse();
+    message.members = object.members?.map((e) => RaftMember.fromPartial(e)) || [];
+    message.leader = object.leader ?? 0;
+    return message;
+  },
 };
 
 function createBaseRaftProposeRequest(): RaftProposeRequest {
@@ -1335,6 +1486,15 @@ export const RaftProposeRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<RaftProposeRequest>, I>>(base?: I): RaftProposeRequest {
+    return RaftProposeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RaftProposeRequest>, I>>(object: I): RaftProposeRequest {
+    const message = createBaseRaftProposeRequest();
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
 };
 
 function createBaseRaftProposeResponse(): RaftProposeResponse {
@@ -1382,6 +1542,15 @@ export const RaftProposeResponse = {
       obj.index = Math.round(message.index);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RaftProposeResponse>, I>>(base?: I): RaftProposeResponse {
+    return RaftProposeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RaftProposeResponse>, I>>(object: I): RaftProposeResponse {
+    const message = createBaseRaftProposeResponse();
+    message.index = object.index ?? 0;
+    return message;
   },
 };
 
@@ -1447,6 +1616,16 @@ export const RaftKVPutRequest = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<RaftKVPutRequest>, I>>(base?: I): RaftKVPutRequest {
+    return RaftKVPutRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RaftKVPutRequest>, I>>(object: I): RaftKVPutRequest {
+    const message = createBaseRaftKVPutRequest();
+    message.key = object.key ?? "";
+    message.value = object.value ?? Buffer.alloc(0);
+    return message;
+  },
 };
 
 function createBaseRaftKVPutResponse(): RaftKVPutResponse {
@@ -1494,6 +1673,15 @@ export const RaftKVPutResponse = {
       obj.index = Math.round(message.index);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RaftKVPutResponse>, I>>(base?: I): RaftKVPutResponse {
+    return RaftKVPutResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RaftKVPutResponse>, I>>(object: I): RaftKVPutResponse {
+    const message = createBaseRaftKVPutResponse();
+    message.index = object.index ?? 0;
+    return message;
   },
 };
 
@@ -1558,6 +1746,16 @@ export const RaftKVGetRequest = {
       obj.linearizable = message.linearizable;
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RaftKVGetRequest>, I>>(base?: I): RaftKVGetRequest {
+    return RaftKVGetRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RaftKVGetRequest>, I>>(object: I): RaftKVGetRequest {
+    const message = createBaseRaftKVGetRequest();
+    message.key = object.key ?? "";
+    message.linearizable = object.linearizable ?? false;
+    return message;
   },
 };
 
@@ -1636,6 +1834,17 @@ export const RaftKVGetResponse = {
       obj.index = Math.round(message.index);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RaftKVGetResponse>, I>>(base?: I): RaftKVGetResponse {
+    return RaftKVGetResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RaftKVGetResponse>, I>>(object: I): RaftKVGetResponse {
+    const message = createBaseRaftKVGetResponse();
+    message.value = object.value ?? Buffer.alloc(0);
+    message.found = object.found ?? false;
+    message.index = object.index ?? 0;
+    return message;
   },
 };
 
@@ -1883,6 +2092,19 @@ function bytesFromBase64(b64: string): Uint8Array {
 function base64FromBytes(arr: Uint8Array): string {
   return globalThis.Buffer.from(arr).toString("base64");
 }
+
+type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
+
+type DeepPartial<T> = T extends Builtin ? T
+  : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string } ? { [K in keyof Omit<T, "$case">]?: DeepPartial<T[K]> } & { $case: T["$case"] }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
+
+type KeysOfUnion<T> = T extends T ? keyof T : never;
+type Exact<P, I extends P> = P extends Builtin ? P
+  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
 
 function longToNumber(long: Long): number {
   if (long.gt(globalThis.Number.MAX_SAFE_INTEGER)) {

@@ -699,6 +699,19 @@ export const NodeSpec = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<NodeSpec>, I>>(base?: I): NodeSpec {
+    return NodeSpec.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeSpec>, I>>(object: I): NodeSpec {
+    const message = createBaseNodeSpec();
+    message.annotations = (object.annotations !== undefined && object.annotations !== null)
+      ? Annotations.fromPartial(object.annotations)
+      : undefined;
+    message.desiredRole = object.desiredRole ?? 0;
+    message.availability = object.availability ?? 0;
+    return message;
+  },
 };
 
 function createBaseReplicatedService(): ReplicatedService {
@@ -747,6 +760,15 @@ export const ReplicatedService = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<ReplicatedService>, I>>(base?: I): ReplicatedService {
+    return ReplicatedService.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReplicatedService>, I>>(object: I): ReplicatedService {
+    const message = createBaseReplicatedService();
+    message.replicas = object.replicas ?? 0;
+    return message;
+  },
 };
 
 function createBaseGlobalService(): GlobalService {
@@ -781,6 +803,14 @@ export const GlobalService = {
   toJSON(_: GlobalService): unknown {
     const obj: any = {};
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GlobalService>, I>>(base?: I): GlobalService {
+    return GlobalService.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GlobalService>, I>>(_: I): GlobalService {
+    const message = createBaseGlobalService();
+    return message;
   },
 };
 
@@ -846,6 +876,16 @@ export const ReplicatedJob = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<ReplicatedJob>, I>>(base?: I): ReplicatedJob {
+    return ReplicatedJob.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReplicatedJob>, I>>(object: I): ReplicatedJob {
+    const message = createBaseReplicatedJob();
+    message.maxConcurrent = object.maxConcurrent ?? 0;
+    message.totalCompletions = object.totalCompletions ?? 0;
+    return message;
+  },
 };
 
 function createBaseGlobalJob(): GlobalJob {
@@ -880,6 +920,14 @@ export const GlobalJob = {
   toJSON(_: GlobalJob): unknown {
     const obj: any = {};
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GlobalJob>, I>>(base?: I): GlobalJob {
+    return GlobalJob.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GlobalJob>, I>>(_: I): GlobalJob {
+    const message = createBaseGlobalJob();
+    return message;
   },
 };
 
@@ -944,6 +992,18 @@ export const CanaryConfig = {
       obj.autoPromoteAfter = Duration.toJSON(message.autoPromoteAfter);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CanaryConfig>, I>>(base?: I): CanaryConfig {
+    return CanaryConfig.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CanaryConfig>, I>>(object: I): CanaryConfig {
+    const message = createBaseCanaryConfig();
+    message.enabled = object.enabled ?? false;
+    message.autoPromoteAfter = (object.autoPromoteAfter !== undefined && object.autoPromoteAfter !== null)
+      ? Duration.fromPartial(object.autoPromoteAfter)
+      : undefined;
+    return message;
   },
 };
 
@@ -1087,6 +1147,27 @@ export const UpdateConfig = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<UpdateConfig>, I>>(base?: I): UpdateConfig {
+    return UpdateConfig.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateConfig>, I>>(object: I): UpdateConfig {
+    const message = createBaseUpdateConfig();
+    message.parallelism = object.parallelism ?? 0;
+    message.delay = (object.delay !== undefined && object.delay !== null)
+      ? Duration.fromPartial(object.delay)
+      : undefined;
+    message.failureAction = object.failureAction ?? 0;
+    message.monitor = (object.monitor !== undefined && object.monitor !== null)
+      ? Duration.fromPartial(object.monitor)
+      : undefined;
+    message.maxFailureRatio = object.maxFailureRatio ?? 0;
+    message.order = object.order ?? 0;
+    message.canary = (object.canary !== undefined && object.canary !== null)
+      ? CanaryConfig.fromPartial(object.canary)
+      : undefined;
+    return message;
+  },
 };
 
 function createBasePortConfig(): PortConfig {
@@ -1193,6 +1274,19 @@ export const PortConfig = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<PortConfig>, I>>(base?: I): PortConfig {
+    return PortConfig.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PortConfig>, I>>(object: I): PortConfig {
+    const message = createBasePortConfig();
+    message.name = object.name ?? "";
+    message.protocol = object.protocol ?? 0;
+    message.targetPort = object.targetPort ?? 0;
+    message.publishedPort = object.publishedPort ?? 0;
+    message.publishMode = object.publishMode ?? 0;
+    return message;
+  },
 };
 
 function createBaseEndpointSpec(): EndpointSpec {
@@ -1256,6 +1350,16 @@ export const EndpointSpec = {
       obj.ports = message.ports.map((e) => PortConfig.toJSON(e));
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EndpointSpec>, I>>(base?: I): EndpointSpec {
+    return EndpointSpec.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EndpointSpec>, I>>(object: I): EndpointSpec {
+    const message = createBaseEndpointSpec();
+    message.mode = object.mode ?? 0;
+    message.ports = object.ports?.map((e) => PortConfig.fromPartial(e)) || [];
+    return message;
   },
 };
 
@@ -1432,6 +1536,45 @@ export const ServiceSpec = {
       obj.endpoint = EndpointSpec.toJSON(message.endpoint);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ServiceSpec>, I>>(base?: I): ServiceSpec {
+    return ServiceSpec.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ServiceSpec>, I>>(object: I): ServiceSpec {
+    const message = createBaseServiceSpec();
+    message.annotations = (object.annotations !== undefined && object.annotations !== null)
+      ? Annotations.fromPartial(object.annotations)
+      : undefined;
+    message.task = (object.task !== undefined && object.task !== null) ? TaskSpec.fromPartial(object.task) : undefined;
+    if (
+      object.mode?.$case === "replicated" && object.mode?.replicated !== undefined && object.mode?.replicated !== null
+    ) {
+      message.mode = { $case: "replicated", replicated: ReplicatedService.fromPartial(object.mode.replicated) };
+    }
+    if (object.mode?.$case === "global" && object.mode?.global !== undefined && object.mode?.global !== null) {
+      message.mode = { $case: "global", global: GlobalService.fromPartial(object.mode.global) };
+    }
+    if (
+      object.mode?.$case === "replicatedJob" &&
+      object.mode?.replicatedJob !== undefined &&
+      object.mode?.replicatedJob !== null
+    ) {
+      message.mode = { $case: "replicatedJob", replicatedJob: ReplicatedJob.fromPartial(object.mode.replicatedJob) };
+    }
+    if (object.mode?.$case === "globalJob" && object.mode?.globalJob !== undefined && object.mode?.globalJob !== null) {
+      message.mode = { $case: "globalJob", globalJob: GlobalJob.fromPartial(object.mode.globalJob) };
+    }
+    message.update = (object.update !== undefined && object.update !== null)
+      ? UpdateConfig.fromPartial(object.update)
+      : undefined;
+    message.rollback = (object.rollback !== undefined && object.rollback !== null)
+      ? UpdateConfig.fromPartial(object.rollback)
+      : undefined;
+    message.endpoint = (object.endpoint !== undefined && object.endpoint !== null)
+      ? EndpointSpec.fromPartial(object.endpoint)
+      : undefined;
+    return message;
   },
 };
 
@@ -1634,6 +1777,34 @@ export const Mount = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<Mount>, I>>(base?: I): Mount {
+    return Mount.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Mount>, I>>(object: I): Mount {
+    const message = createBaseMount();
+    message.type = object.type ?? 0;
+    message.source = object.source ?? "";
+    message.target = object.target ?? "";
+    message.readOnly = object.readOnly ?? false;
+    message.propagation = object.propagation ?? "";
+    message.volumeNoCopy = object.volumeNoCopy ?? false;
+    message.volumeLabels = Object.entries(object.volumeLabels ?? {}).reduce<{ [key: string]: string }>(
+      (acc, [key, value]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.volumeDriver = (object.volumeDriver !== undefined && object.volumeDriver !== null)
+      ? Driver.fromPartial(object.volumeDriver)
+      : undefined;
+    message.tmpfsSizeBytes = object.tmpfsSizeBytes ?? 0;
+    message.tmpfsMode = object.tmpfsMode ?? 0;
+    return message;
+  },
 };
 
 function createBaseMount_VolumeLabelsEntry(): Mount_VolumeLabelsEntry {
@@ -1697,6 +1868,16 @@ export const Mount_VolumeLabelsEntry = {
       obj.value = message.value;
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Mount_VolumeLabelsEntry>, I>>(base?: I): Mount_VolumeLabelsEntry {
+    return Mount_VolumeLabelsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Mount_VolumeLabelsEntry>, I>>(object: I): Mount_VolumeLabelsEntry {
+    const message = createBaseMount_VolumeLabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
   },
 };
 
@@ -1804,6 +1985,25 @@ export const HealthConfig = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<HealthConfig>, I>>(base?: I): HealthConfig {
+    return HealthConfig.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HealthConfig>, I>>(object: I): HealthConfig {
+    const message = createBaseHealthConfig();
+    message.test = object.test?.map((e) => e) || [];
+    message.interval = (object.interval !== undefined && object.interval !== null)
+      ? Duration.fromPartial(object.interval)
+      : undefined;
+    message.timeout = (object.timeout !== undefined && object.timeout !== null)
+      ? Duration.fromPartial(object.timeout)
+      : undefined;
+    message.retries = object.retries ?? 0;
+    message.startPeriod = (object.startPeriod !== undefined && object.startPeriod !== null)
+      ? Duration.fromPartial(object.startPeriod)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseUlimit(): Ulimit {
@@ -1881,6 +2081,17 @@ export const Ulimit = {
       obj.hard = Math.round(message.hard);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Ulimit>, I>>(base?: I): Ulimit {
+    return Ulimit.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Ulimit>, I>>(object: I): Ulimit {
+    const message = createBaseUlimit();
+    message.name = object.name ?? "";
+    message.soft = object.soft ?? 0;
+    message.hard = object.hard ?? 0;
+    return message;
   },
 };
 
@@ -1961,6 +2172,17 @@ export const DNSConfig = {
       obj.options = message.options;
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DNSConfig>, I>>(base?: I): DNSConfig {
+    return DNSConfig.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DNSConfig>, I>>(object: I): DNSConfig {
+    const message = createBaseDNSConfig();
+    message.nameservers = object.nameservers?.map((e) => e) || [];
+    message.search = object.search?.map((e) => e) || [];
+    message.options = object.options?.map((e) => e) || [];
+    return message;
   },
 };
 
@@ -2054,6 +2276,18 @@ export const FileTarget = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<FileTarget>, I>>(base?: I): FileTarget {
+    return FileTarget.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FileTarget>, I>>(object: I): FileTarget {
+    const message = createBaseFileTarget();
+    message.name = object.name ?? "";
+    message.uid = object.uid ?? "";
+    message.gid = object.gid ?? "";
+    message.mode = object.mode ?? 0;
+    return message;
+  },
 };
 
 function createBaseSecretReference(): SecretReference {
@@ -2132,6 +2366,19 @@ export const SecretReference = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<SecretReference>, I>>(base?: I): SecretReference {
+    return SecretReference.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SecretReference>, I>>(object: I): SecretReference {
+    const message = createBaseSecretReference();
+    message.secretId = object.secretId ?? "";
+    message.secretName = object.secretName ?? "";
+    message.file = (object.file !== undefined && object.file !== null)
+      ? FileTarget.fromPartial(object.file)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseConfigReference(): ConfigReference {
@@ -2209,6 +2456,19 @@ export const ConfigReference = {
       obj.file = FileTarget.toJSON(message.file);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConfigReference>, I>>(base?: I): ConfigReference {
+    return ConfigReference.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConfigReference>, I>>(object: I): ConfigReference {
+    const message = createBaseConfigReference();
+    message.configId = object.configId ?? "";
+    message.configName = object.configName ?? "";
+    message.file = (object.file !== undefined && object.file !== null)
+      ? FileTarget.fromPartial(object.file)
+      : undefined;
+    return message;
   },
 };
 
@@ -2675,6 +2935,56 @@ export const ContainerSpec = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<ContainerSpec>, I>>(base?: I): ContainerSpec {
+    return ContainerSpec.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ContainerSpec>, I>>(object: I): ContainerSpec {
+    const message = createBaseContainerSpec();
+    message.image = object.image ?? "";
+    message.labels = Object.entries(object.labels ?? {}).reduce<{ [key: string]: string }>((acc, [key, value]) => {
+      if (value !== undefined) {
+        acc[key] = globalThis.String(value);
+      }
+      return acc;
+    }, {});
+    message.command = object.command?.map((e) => e) || [];
+    message.args = object.args?.map((e) => e) || [];
+    message.hostname = object.hostname ?? "";
+    message.env = object.env?.map((e) => e) || [];
+    message.dir = object.dir ?? "";
+    message.user = object.user ?? "";
+    message.groups = object.groups?.map((e) => e) || [];
+    message.mounts = object.mounts?.map((e) => Mount.fromPartial(e)) || [];
+    message.stopSignal = object.stopSignal ?? "";
+    message.stopGracePeriod = (object.stopGracePeriod !== undefined && object.stopGracePeriod !== null)
+      ? Duration.fromPartial(object.stopGracePeriod)
+      : undefined;
+    message.healthcheck = (object.healthcheck !== undefined && object.healthcheck !== null)
+      ? HealthConfig.fromPartial(object.healthcheck)
+      : undefined;
+    message.readOnly = object.readOnly ?? false;
+    message.init = object.init ?? undefined;
+    message.sysctls = Object.entries(object.sysctls ?? {}).reduce<{ [key: string]: string }>((acc, [key, value]) => {
+      if (value !== undefined) {
+        acc[key] = globalThis.String(value);
+      }
+      return acc;
+    }, {});
+    message.capabilityAdd = object.capabilityAdd?.map((e) => e) || [];
+    message.capabilityDrop = object.capabilityDrop?.map((e) => e) || [];
+    message.ulimits = object.ulimits?.map((e) => Ulimit.fromPartial(e)) || [];
+    message.tty = object.tty ?? false;
+    message.openStdin = object.openStdin ?? false;
+    message.hosts = object.hosts?.map((e) => e) || [];
+    message.dnsConfig = (object.dnsConfig !== undefined && object.dnsConfig !== null)
+      ? DNSConfig.fromPartial(object.dnsConfig)
+      : undefined;
+    message.secrets = object.secrets?.map((e) => SecretReference.fromPartial(e)) || [];
+    message.configs = object.configs?.map((e) => ConfigReference.fromPartial(e)) || [];
+    message.registryAuth = object.registryAuth ?? "";
+    return message;
+  },
 };
 
 function createBaseContainerSpec_LabelsEntry(): ContainerSpec_LabelsEntry {
@@ -2739,6 +3049,16 @@ export const ContainerSpec_LabelsEntry = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<ContainerSpec_LabelsEntry>, I>>(base?: I): ContainerSpec_LabelsEntry {
+    return ContainerSpec_LabelsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ContainerSpec_LabelsEntry>, I>>(object: I): ContainerSpec_LabelsEntry {
+    const message = createBaseContainerSpec_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
 };
 
 function createBaseContainerSpec_SysctlsEntry(): ContainerSpec_SysctlsEntry {
@@ -2802,6 +3122,16 @@ export const ContainerSpec_SysctlsEntry = {
       obj.value = message.value;
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ContainerSpec_SysctlsEntry>, I>>(base?: I): ContainerSpec_SysctlsEntry {
+    return ContainerSpec_SysctlsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ContainerSpec_SysctlsEntry>, I>>(object: I): ContainerSpec_SysctlsEntry {
+    const message = createBaseContainerSpec_SysctlsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
   },
 };
 
@@ -2895,6 +3225,22 @@ export const RestartPolicy = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<RestartPolicy>, I>>(base?: I): RestartPolicy {
+    return RestartPolicy.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RestartPolicy>, I>>(object: I): RestartPolicy {
+    const message = createBaseRestartPolicy();
+    message.condition = object.condition ?? 0;
+    message.delay = (object.delay !== undefined && object.delay !== null)
+      ? Duration.fromPartial(object.delay)
+      : undefined;
+    message.maxAttempts = object.maxAttempts ?? 0;
+    message.window = (object.window !== undefined && object.window !== null)
+      ? Duration.fromPartial(object.window)
+      : undefined;
+    return message;
+  },
 };
 
 function createBasePlacementPreference(): PlacementPreference {
@@ -2942,6 +3288,15 @@ export const PlacementPreference = {
       obj.spreadDescriptor = message.spreadDescriptor;
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PlacementPreference>, I>>(base?: I): PlacementPreference {
+    return PlacementPreference.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PlacementPreference>, I>>(object: I): PlacementPreference {
+    const message = createBasePlacementPreference();
+    message.spreadDescriptor = object.spreadDescriptor ?? "";
+    return message;
   },
 };
 
@@ -3041,6 +3396,18 @@ export const Placement = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<Placement>, I>>(base?: I): Placement {
+    return Placement.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Placement>, I>>(object: I): Placement {
+    const message = createBasePlacement();
+    message.constraints = object.constraints?.map((e) => e) || [];
+    message.preferences = object.preferences?.map((e) => PlacementPreference.fromPartial(e)) || [];
+    message.maxReplicas = object.maxReplicas ?? 0;
+    message.platforms = object.platforms?.map((e) => Platform.fromPartial(e)) || [];
+    return message;
+  },
 };
 
 function createBaseNetworkAttachmentConfig(): NetworkAttachmentConfig {
@@ -3120,6 +3487,17 @@ export const NetworkAttachmentConfig = {
       obj.addresses = message.addresses;
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NetworkAttachmentConfig>, I>>(base?: I): NetworkAttachmentConfig {
+    return NetworkAttachmentConfig.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NetworkAttachmentConfig>, I>>(object: I): NetworkAttachmentConfig {
+    const message = createBaseNetworkAttachmentConfig();
+    message.target = object.target ?? "";
+    message.aliases = object.aliases?.map((e) => e) || [];
+    message.addresses = object.addresses?.map((e) => e) || [];
+    return message;
   },
 };
 
@@ -3265,6 +3643,31 @@ export const TaskSpec = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<TaskSpec>, I>>(base?: I): TaskSpec {
+    return TaskSpec.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskSpec>, I>>(object: I): TaskSpec {
+    const message = createBaseTaskSpec();
+    message.container = (object.container !== undefined && object.container !== null)
+      ? ContainerSpec.fromPartial(object.container)
+      : undefined;
+    message.resources = (object.resources !== undefined && object.resources !== null)
+      ? ResourceRequirements.fromPartial(object.resources)
+      : undefined;
+    message.restart = (object.restart !== undefined && object.restart !== null)
+      ? RestartPolicy.fromPartial(object.restart)
+      : undefined;
+    message.placement = (object.placement !== undefined && object.placement !== null)
+      ? Placement.fromPartial(object.placement)
+      : undefined;
+    message.logDriver = (object.logDriver !== undefined && object.logDriver !== null)
+      ? Driver.fromPartial(object.logDriver)
+      : undefined;
+    message.networks = object.networks?.map((e) => NetworkAttachmentConfig.fromPartial(e)) || [];
+    message.forceUpdate = object.forceUpdate ?? 0;
+    return message;
+  },
 };
 
 function createBaseIPAMConfig(): IPAMConfig {
@@ -3343,6 +3746,17 @@ export const IPAMConfig = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<IPAMConfig>, I>>(base?: I): IPAMConfig {
+    return IPAMConfig.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<IPAMConfig>, I>>(object: I): IPAMConfig {
+    const message = createBaseIPAMConfig();
+    message.subnet = object.subnet ?? "";
+    message.range = object.range ?? "";
+    message.gateway = object.gateway ?? "";
+    return message;
+  },
 };
 
 function createBaseIPAMOptions(): IPAMOptions {
@@ -3406,6 +3820,18 @@ export const IPAMOptions = {
       obj.configs = message.configs.map((e) => IPAMConfig.toJSON(e));
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<IPAMOptions>, I>>(base?: I): IPAMOptions {
+    return IPAMOptions.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<IPAMOptions>, I>>(object: I): IPAMOptions {
+    const message = createBaseIPAMOptions();
+    message.driver = (object.driver !== undefined && object.driver !== null)
+      ? Driver.fromPartial(object.driver)
+      : undefined;
+    message.configs = object.configs?.map((e) => IPAMConfig.fromPartial(e)) || [];
+    return message;
   },
 };
 
@@ -3549,6 +3975,27 @@ export const NetworkSpec = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<NetworkSpec>, I>>(base?: I): NetworkSpec {
+    return NetworkSpec.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NetworkSpec>, I>>(object: I): NetworkSpec {
+    const message = createBaseNetworkSpec();
+    message.annotations = (object.annotations !== undefined && object.annotations !== null)
+      ? Annotations.fromPartial(object.annotations)
+      : undefined;
+    message.driver = (object.driver !== undefined && object.driver !== null)
+      ? Driver.fromPartial(object.driver)
+      : undefined;
+    message.ipam = (object.ipam !== undefined && object.ipam !== null)
+      ? IPAMOptions.fromPartial(object.ipam)
+      : undefined;
+    message.attachable = object.attachable ?? false;
+    message.internal = object.internal ?? false;
+    message.ipv6 = object.ipv6 ?? false;
+    message.ingress = object.ingress ?? false;
+    return message;
+  },
 };
 
 function createBaseSecretSpec(): SecretSpec {
@@ -3627,6 +4074,21 @@ export const SecretSpec = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<SecretSpec>, I>>(base?: I): SecretSpec {
+    return SecretSpec.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SecretSpec>, I>>(object: I): SecretSpec {
+    const message = createBaseSecretSpec();
+    message.annotations = (object.annotations !== undefined && object.annotations !== null)
+      ? Annotations.fromPartial(object.annotations)
+      : undefined;
+    message.data = object.data ?? Buffer.alloc(0);
+    message.driver = (object.driver !== undefined && object.driver !== null)
+      ? Driver.fromPartial(object.driver)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseConfigSpec(): ConfigSpec {
@@ -3691,6 +4153,18 @@ export const ConfigSpec = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<ConfigSpec>, I>>(base?: I): ConfigSpec {
+    return ConfigSpec.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConfigSpec>, I>>(object: I): ConfigSpec {
+    const message = createBaseConfigSpec();
+    message.annotations = (object.annotations !== undefined && object.annotations !== null)
+      ? Annotations.fromPartial(object.annotations)
+      : undefined;
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
 };
 
 function createBaseOrchestrationConfig(): OrchestrationConfig {
@@ -3742,6 +4216,15 @@ export const OrchestrationConfig = {
       obj.taskHistoryRetentionLimit = Math.round(message.taskHistoryRetentionLimit);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OrchestrationConfig>, I>>(base?: I): OrchestrationConfig {
+    return OrchestrationConfig.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OrchestrationConfig>, I>>(object: I): OrchestrationConfig {
+    const message = createBaseOrchestrationConfig();
+    message.taskHistoryRetentionLimit = object.taskHistoryRetentionLimit ?? 0;
+    return message;
   },
 };
 
@@ -3837,6 +4320,18 @@ export const RaftSettings = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<RaftSettings>, I>>(base?: I): RaftSettings {
+    return RaftSettings.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RaftSettings>, I>>(object: I): RaftSettings {
+    const message = createBaseRaftSettings();
+    message.snapshotInterval = object.snapshotInterval ?? 0;
+    message.logEntriesForSlowFollowers = object.logEntriesForSlowFollowers ?? 0;
+    message.heartbeatTick = object.heartbeatTick ?? 0;
+    message.electionTick = object.electionTick ?? 0;
+    return message;
+  },
 };
 
 function createBaseDispatcherConfig(): DispatcherConfig {
@@ -3885,6 +4380,17 @@ export const DispatcherConfig = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<DispatcherConfig>, I>>(base?: I): DispatcherConfig {
+    return DispatcherConfig.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DispatcherConfig>, I>>(object: I): DispatcherConfig {
+    const message = createBaseDispatcherConfig();
+    message.heartbeatPeriod = (object.heartbeatPeriod !== undefined && object.heartbeatPeriod !== null)
+      ? Duration.fromPartial(object.heartbeatPeriod)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseCAConfig(): CAConfig {
@@ -3932,6 +4438,17 @@ export const CAConfig = {
       obj.nodeCertExpiry = Duration.toJSON(message.nodeCertExpiry);
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CAConfig>, I>>(base?: I): CAConfig {
+    return CAConfig.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CAConfig>, I>>(object: I): CAConfig {
+    const message = createBaseCAConfig();
+    message.nodeCertExpiry = (object.nodeCertExpiry !== undefined && object.nodeCertExpiry !== null)
+      ? Duration.fromPartial(object.nodeCertExpiry)
+      : undefined;
+    return message;
   },
 };
 
@@ -4060,6 +4577,30 @@ export const ClusterSpec = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<ClusterSpec>, I>>(base?: I): ClusterSpec {
+    return ClusterSpec.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClusterSpec>, I>>(object: I): ClusterSpec {
+    const message = createBaseClusterSpec();
+    message.annotations = (object.annotations !== undefined && object.annotations !== null)
+      ? Annotations.fromPartial(object.annotations)
+      : undefined;
+    message.orchestration = (object.orchestration !== undefined && object.orchestration !== null)
+      ? OrchestrationConfig.fromPartial(object.orchestration)
+      : undefined;
+    message.raft = (object.raft !== undefined && object.raft !== null)
+      ? RaftSettings.fromPartial(object.raft)
+      : undefined;
+    message.dispatcher = (object.dispatcher !== undefined && object.dispatcher !== null)
+      ? DispatcherConfig.fromPartial(object.dispatcher)
+      : undefined;
+    message.ca = (object.ca !== undefined && object.ca !== null) ? CAConfig.fromPartial(object.ca) : undefined;
+    message.taskLogDriver = (object.taskLogDriver !== undefined && object.taskLogDriver !== null)
+      ? Driver.fromPartial(object.taskLogDriver)
+      : undefined;
+    return message;
+  },
 };
 
 function bytesFromBase64(b64: string): Uint8Array {
@@ -4069,6 +4610,19 @@ function bytesFromBase64(b64: string): Uint8Array {
 function base64FromBytes(arr: Uint8Array): string {
   return globalThis.Buffer.from(arr).toString("base64");
 }
+
+type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
+
+type DeepPartial<T> = T extends Builtin ? T
+  : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string } ? { [K in keyof Omit<T, "$case">]?: DeepPartial<T[K]> } & { $case: T["$case"] }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
+
+type KeysOfUnion<T> = T extends T ? keyof T : never;
+type Exact<P, I extends P> = P extends Builtin ? P
+  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
 
 function longToNumber(long: Long): number {
   if (long.gt(globalThis.Number.MAX_SAFE_INTEGER)) {

@@ -139,6 +139,17 @@ export const Meta = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<Meta>, I>>(base?: I): Meta {
+    return Meta.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Meta>, I>>(object: I): Meta {
+    const message = createBaseMeta();
+    message.version = object.version ?? 0;
+    message.createdAt = object.createdAt ?? undefined;
+    message.updatedAt = object.updatedAt ?? undefined;
+    return message;
+  },
 };
 
 function createBaseAnnotations(): Annotations {
@@ -217,6 +228,21 @@ export const Annotations = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<Annotations>, I>>(base?: I): Annotations {
+    return Annotations.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Annotations>, I>>(object: I): Annotations {
+    const message = createBaseAnnotations();
+    message.name = object.name ?? "";
+    message.labels = Object.entries(object.labels ?? {}).reduce<{ [key: string]: string }>((acc, [key, value]) => {
+      if (value !== undefined) {
+        acc[key] = globalThis.String(value);
+      }
+      return acc;
+    }, {});
+    return message;
+  },
 };
 
 function createBaseAnnotations_LabelsEntry(): Annotations_LabelsEntry {
@@ -280,6 +306,16 @@ export const Annotations_LabelsEntry = {
       obj.value = message.value;
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Annotations_LabelsEntry>, I>>(base?: I): Annotations_LabelsEntry {
+    return Annotations_LabelsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Annotations_LabelsEntry>, I>>(object: I): Annotations_LabelsEntry {
+    const message = createBaseAnnotations_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
   },
 };
 
@@ -359,6 +395,21 @@ export const Driver = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<Driver>, I>>(base?: I): Driver {
+    return Driver.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Driver>, I>>(object: I): Driver {
+    const message = createBaseDriver();
+    message.name = object.name ?? "";
+    message.options = Object.entries(object.options ?? {}).reduce<{ [key: string]: string }>((acc, [key, value]) => {
+      if (value !== undefined) {
+        acc[key] = globalThis.String(value);
+      }
+      return acc;
+    }, {});
+    return message;
+  },
 };
 
 function createBaseDriver_OptionsEntry(): Driver_OptionsEntry {
@@ -423,6 +474,16 @@ export const Driver_OptionsEntry = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<Driver_OptionsEntry>, I>>(base?: I): Driver_OptionsEntry {
+    return Driver_OptionsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Driver_OptionsEntry>, I>>(object: I): Driver_OptionsEntry {
+    const message = createBaseDriver_OptionsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
 };
 
 function createBasePlatform(): Platform {
@@ -486,6 +547,16 @@ export const Platform = {
       obj.architecture = message.architecture;
     }
     return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Platform>, I>>(base?: I): Platform {
+    return Platform.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Platform>, I>>(object: I): Platform {
+    const message = createBasePlatform();
+    message.os = object.os ?? "";
+    message.architecture = object.architecture ?? "";
+    return message;
   },
 };
 
@@ -565,6 +636,17 @@ export const Resources = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<Resources>, I>>(base?: I): Resources {
+    return Resources.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Resources>, I>>(object: I): Resources {
+    const message = createBaseResources();
+    message.nanoCpus = object.nanoCpus ?? 0;
+    message.memoryBytes = object.memoryBytes ?? 0;
+    message.pids = object.pids ?? 0;
+    return message;
+  },
 };
 
 function createBaseResourceRequirements(): ResourceRequirements {
@@ -629,6 +711,20 @@ export const ResourceRequirements = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<ResourceRequirements>, I>>(base?: I): ResourceRequirements {
+    return ResourceRequirements.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResourceRequirements>, I>>(object: I): ResourceRequirements {
+    const message = createBaseResourceRequirements();
+    message.limits = (object.limits !== undefined && object.limits !== null)
+      ? Resources.fromPartial(object.limits)
+      : undefined;
+    message.reservations = (object.reservations !== undefined && object.reservations !== null)
+      ? Resources.fromPartial(object.reservations)
+      : undefined;
+    return message;
+  },
 };
 
 function createBaseVersion(): Version {
@@ -677,7 +773,29 @@ export const Version = {
     }
     return obj;
   },
+
+  create<I extends Exact<DeepPartial<Version>, I>>(base?: I): Version {
+    return Version.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Version>, I>>(object: I): Version {
+    const message = createBaseVersion();
+    message.index = object.index ?? 0;
+    return message;
+  },
 };
+
+type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
+
+type DeepPartial<T> = T extends Builtin ? T
+  : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string } ? { [K in keyof Omit<T, "$case">]?: DeepPartial<T[K]> } & { $case: T["$case"] }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
+
+type KeysOfUnion<T> = T extends T ? keyof T : never;
+type Exact<P, I extends P> = P extends Builtin ? P
+  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
 
 function toTimestamp(dateStr: string): Timestamp {
   const date = new globalThis.Date(dateStr);
