@@ -8,6 +8,7 @@
 //
 //   npm run bench -- schedule [--runs 5] [--tasks 100000] [--nodes 1000] [--services 100]
 import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 import {
   HealthState,
   NodeAvailability,
@@ -175,4 +176,5 @@ function main(): void {
   );
 }
 
-main();
+// run only when executed, so another bench (or part (b)) can import benchSchedulerAlone
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main();
