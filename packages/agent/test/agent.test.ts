@@ -1,6 +1,6 @@
 // Integration: the Agent against real gRPC test dispatchers and the HollowRuntime.
 import test from 'ava';
-import { TaskState } from '@shoal/api';
+import { ShoalError, TaskState } from '@shoal/api';
 import type { Agent } from '../src/agent.js';
 import { countingRuntime, tempDir, testAgent } from './helpers/agent.js';
 import { TestDispatcher } from './helpers/dispatcher.js';
@@ -75,6 +75,28 @@ test.serial('fails over to the second manager from the session list when the fir
   await allReported(b, ['t1', 't2', 't3'], S.RUNNING, 'current statuses re-reported to manager b');
   t.is(counts.get('start'), 3, 'nothing restarted');
   t.is(b.issued, 0, 'no second registration');
+});
+
+test.serial('fails over when heartbeats fail although the streams stay up', async (t) => {
+  const a = await new TestDispatcher('a').start();
+  const b = await new TestDispatcher('b').start();
+  a.heartbeatPeriodMs = 100;
+  a.managers = [
+    { nodeId: 'a', addr: a.addr, weight: 2 },
+    { nodeId: 'b', addr: b.addr, weight: 1 },
+  ];
+  a.setTasks([makeTask('t1')]);
+  b.setTasks([makeTask('t1')]);
+  const { runtime, counts } = countingRuntime();
+  const agent = testAgent({ managers: [a.addr], runtime, dataDir: tempDir() });
+  track(agent, a, b);
+  await agent.start();
+  await allReported(a, ['t1'], S.RUNNING, 't1 RUNNING on manager a');
+  a.heartbeatError = new ShoalError('Unavailable', 'not the leader any more');
+  await waitFor('a session with manager b after failed heartbeats', () => agent.metrics().manager === b.addr && b.heartbeats > 0, 10_000, () => agent.metrics());
+  t.true(agent.metrics().heartbeatFailures >= 1);
+  await waitFor('a closed its session streams', () => a.openAssignmentStreams === 0);
+  t.is(counts.get('start'), 1);
 });
 
 test.serial('an agent restart from the same dataDir re-adopts running containers without restarting them', async (t) => {

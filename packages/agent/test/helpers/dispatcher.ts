@@ -30,6 +30,8 @@ export class TestDispatcher {
   /** Manager list sent with each session (defaults to this dispatcher only). */
   managers: WeightedPeer[] = [];
   heartbeatPeriodMs = 5000;
+  /** When set, heartbeats fail with this error (a manager that lost its quorum, say). */
+  heartbeatError: ShoalError | undefined;
   issued = 0;
   heartbeats = 0;
   readonly sessionIds: string[] = [];
@@ -66,6 +68,7 @@ export class TestDispatcher {
         call.write({ sessionId: id, managers: this.managers.length ? this.managers : [{ nodeId: this.name, addr: this.addr, weight: 1 }] });
       },
       heartbeat: (call, cb) => {
+        if (this.heartbeatError) return cb(this.heartbeatError.toGrpc());
         if (!this.validSessions.has(call.request.sessionId)) return cb(new ShoalError('NotFound', `session ${call.request.sessionId} not found`).toGrpc());
         this.heartbeats++;
         cb(null, { period: msDuration(this.heartbeatPeriodMs) });

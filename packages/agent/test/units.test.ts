@@ -1,0 +1,159 @@
+// Unit tests of the small pieces: status reporter, assignment tracker, limiter, backoff, task db.
+import test from 'ava';
+import { AssignmentAction, AssignmentsType, TaskState, type AssignmentsMessage, type Task, type TaskStatus, type TaskStatusUpdate } from '@shoal/api';
+import { AssignmentGapError, AssignmentTracker } from '../src/assignments.js';
+import { backoffMs } from '../src/clock.js';
+import { Limiter } from '../src/limiter.js';
+import { silentLogger } from '../src/log.js';
+import { StatusReporter } from '../src/reporter.js';
+import { TaskDb } from '../src/taskdb.js';
+import { tempDir } from './helpers/agent.js';
+import { ManualClock } from './helpers/clock.js';
+import { makeTask } from './helpers/tasks.js';
+
+const st = (state: TaskState): TaskStatus => ({ state, message: '', err: '', health: 0, appliedBy: 'n' });
+const tick = () => new Promise((r) => setImmediate(r));
+
+test('reporter: coalesces within the window, latest status per task, one RPC', async (t) => {
+  const clock = new ManualClock();
+  const sent: TaskStatusUpdate[][] = [];
+  const r = new StatusReporter({ clock, logger: silentLogger, windowMs: 50, send: async (u) => void sent.push(u) });
+  r.report('a', st(TaskState.ACCEPTED));
+  r.report('a', st(TaskState.PREPARING));
+  r.report('b', st(TaskState.ACCEPTED));
+  r.report('a', st(TaskState.READY));
+  clock.advance(49);
+  t.is(sent.length, 0);
+  clock.advance(1);
+  await tick();
+  t.is(sent.length, 1);
+  t.deepEqual(sent[0]!.map((u) => [u.taskId, u.status?.state]), [['a', TaskState.READY], ['b', TaskState.ACCEPTED]]);
+  t.is(r.pendingCount, 0);
+});
+
+test('reporter: a failed send keeps updates pending; kick() sends them; newer statuses win', async (t) => {
+  const clock = new ManualClock();
+  const sent: TaskStatusUpdate[][] = [];
+  let up = false;
+  const r = new StatusReporter({
+    clock,
+    logger: silentLogger,
+    windowMs: 50,
+    retryMs: 1000,
+    send: async (u) => {
+      if (!up) throw new Error('no session');
+      sent.push(u);
+    },
+  });
+  r.report('a', st(TaskState.RUNNING));
+  clock.advance(50);
+  await tick();
+  t.is(r.pendingCount, 1);
+  t.is(r.failedBatches, 1);
+  r.report('a', st(TaskState.FAILED));
+  up = true;
+  r.kick();
+  await tick();
+  t.deepEqual(sent.map((b) => b.map((u) => u.status?.state)), [[TaskState.FAILED]]);
+  t.is(r.pendingCount, 0);
+});
+
+test('reporter: retries on its own after a failure', async (t) => {
+  const clock = new ManualClock();
+  let calls = 0;
+  const r = new StatusReporter({ clock, logger: silentLogger, windowMs: 10, retryMs: 500, send: async () => {
+      if (calls++ === 0) throw new Error('x');
+    },
+  });
+  r.report('a', st(TaskState.RUNNING));
+  clock.advance(10);
+  await tick();
+  t.is(r.pendingCount, 1);
+  clock.advance(499);
+  await tick();
+  t.is(calls, 1);
+  clock.advance(1);
+  await tick();
+  t.is(calls, 2);
+  t.is(r.pendingCount, 0);
+});
+
+function msg(type: AssignmentsType, appliesTo: number, resultsIn: number, update: Task[] = [], remove: string[] = []): AssignmentsMessage {
+  return {
+    type,
+    appliesTo,
+    resultsIn,
+    changes: [
+      ...update.map((task) => ({ assignment: { item: { $case: 'task' as const, task } }, action: AssignmentAction.ASSIGNMENT_UPDATE })),
+      ...remove.map((id) => ({ assignment: { item: { $case: 'task' as const, task: makeTask(id) } }, action: AssignmentAction.ASSIGNMENT_REMOVE })),
+    ],
+  };
+}
+
+test('assignments: COMPLETE first, then INCREMENTAL chained by sequence numbers; a gap throws', (t) => {
+  const tr = new AssignmentTracker();
+  t.throws(() => tr.apply(msg(AssignmentsType.ASSIGNMENTS_INCREMENTAL, 0, 1)), { instanceOf: AssignmentGapError }, 'incremental before complete');
+  const c = tr.apply(msg(AssignmentsType.ASSIGNMENTS_COMPLETE, 0, 5, [makeTask('a'), makeTask('b')]));
+  t.deepEqual([c.complete, c.updated.map((x) => x.id), c.removed], [true, ['a', 'b'], []]);
+  const i = tr.apply(msg(AssignmentsType.ASSIGNMENTS_INCREMENTAL, 5, 6, [makeTask('c')], ['a']));
+  t.deepEqual([i.complete, i.updated.map((x) => x.id), i.removed], [false, ['c'], ['a']]);
+  t.is(tr.seq, 6);
+  t.throws(() => tr.apply(msg(AssignmentsType.ASSIGNMENTS_INCREMENTAL, 7, 8)), { message: /gap \(expected applies_to 6, got 7\)/ });
+  tr.reset();
+  t.is(tr.seq, undefined);
+});
+
+test('limiter: never more than `limit` at once, FIFO', async (t) => {
+  const l = new Limiter(2);
+  let active = 0;
+  let peak = 0;
+  const order: number[] = [];
+  const gates: (() => void)[] = [];
+  const runs = [0, 1, 2, 3, 4].map((i) =>
+    l.run(async () => {
+      active++;
+      peak = Math.max(peak, active);
+      order.push(i);
+      await new Promise<void>((r) => gates.push(r));
+      active--;
+    }),
+  );
+  for (let k = 0; k < 5; k++) {
+    await tick();
+    gates.shift()?.();
+  }
+  await Promise.all(runs);
+  t.is(peak, 2);
+  t.deepEqual(order, [0, 1, 2, 3, 4]);
+});
+
+test('backoff: exponential with jitter, capped', (t) => {
+  t.is(backoffMs(0, 100, 10_000, () => 0), 50);
+  t.is(backoffMs(0, 100, 10_000, () => 1), 100);
+  t.is(backoffMs(3, 100, 10_000, () => 1), 800);
+  t.is(backoffMs(20, 100, 10_000, () => 1), 10_000);
+  t.true(backoffMs(20, 100, 10_000, () => 0) >= 50);
+});
+
+test('task db: identity, manager list and task records survive a reopen', async (t) => {
+  const dir = tempDir();
+  const db = new TaskDb(dir);
+  await db.open();
+  await db.putIdentity({ nodeId: 'n1', role: 0, clusterId: 'c1' });
+  await db.putManagers(['a:1', 'b:2']);
+  const task = makeTask('t1', {}, { env: ['A=1'] });
+  await db.putTask({ task, status: st(TaskState.RUNNING), handle: { taskId: 't1', containerId: 'c1', sandboxId: 's1' } });
+  await db.putTask({ task: makeTask('t2'), status: st(TaskState.ACCEPTED) });
+  await db.deleteTask('t2');
+  await db.close();
+  const again = new TaskDb(dir);
+  await again.open();
+  t.deepEqual(await again.getIdentity(), { nodeId: 'n1', role: 0, clusterId: 'c1' });
+  t.deepEqual(await again.getManagers(), ['a:1', 'b:2']);
+  const recs = await again.listTasks();
+  t.is(recs.length, 1);
+  t.deepEqual(recs[0]!.task, task);
+  t.is(recs[0]!.status.state, TaskState.RUNNING);
+  t.deepEqual(recs[0]!.handle, { taskId: 't1', containerId: 'c1', sandboxId: 's1' });
+  await again.close();
+});
