@@ -1,0 +1,173 @@
+// The store's log entry: one transaction as a list of StoreActions, in a small binary format.
+//
+//   entry   = 0x53 'S'  0x01 (format)  varint(timestampMs)  varint(n)  action{n}
+//   action  = u8(kind code)  u8(op: 1 create, 2 update, 3 delete)  varint(expectedVersion)
+//             varint(len(id)) id(utf-8)  [create/update: varint(len(body)) body]
+//   body    = the object encoded with its protobuf codec from @shoal/api (meta is ignored:
+//             apply sets meta from the entry's index and timestamp)
+//
+// expectedVersion is the meta.version the transaction read (0 for creates, and for deletes by
+// id, which are not version-checked). The encoding of a given transaction is deterministic.
+import { ShoalError } from '@shoal/api';
+import { schemaByCode, schemaOf, type Kind } from './schema.js';
+
+export type ActionOp = 'create' | 'update' | 'delete';
+const OP_CODE: Record<ActionOp, number> = { create: 1, update: 2, delete: 3 };
+const OPS: readonly (ActionOp | undefined)[] = [undefined, 'create', 'update', 'delete'];
+
+export interface StoreAction {
+  kind: Kind;
+  op: ActionOp;
+  id: string;
+  /** meta.version the transaction read; 0 = not checked (creates, deletes by id). */
+  version: number;
+  /** protobuf bytes of the object (create and update only). */
+  body?: Uint8Array | undefined;
+}
+
+export interface StoreEntry {
+  /** Milliseconds since the epoch, chosen by the proposing side's clock. */
+  timestamp: number;
+  actions: StoreAction[];
+}
+
+const MAGIC = 0x53;
+const FORMAT = 1;
+const utf8 = new TextEncoder();
+const utf8d = new TextDecoder('utf-8', { fatal: true });
+
+/** A growable byte buffer with the few primitives the store formats need. */
+export class BinWriter {
+  private buf: Uint8Array;
+  private pos = 0;
+  constructor(initial = 256) {
+    this.buf = new Uint8Array(initial);
+  }
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const b = new Uint8Array(size);
+    b.set(this.buf.subarray(0, this.pos));
+    this.buf = b;
+  }
+  u8(v: number): this {
+    this.ensure(1);
+    this.buf[this.pos++] = v;
+    return this;
+  }
+  varint(v: number): this {
+    if (!Number.isSafeInteger(v) || v < 0) throw new Error(`varint out of range: ${v}`);
+    this.ensure(8);
+    while (v >= 0x80) {
+      this.buf[this.pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.pos++] = v;
+    return this;
+  }
+  bytes(b: Uint8Array): this {
+    this.varint(b.length);
+    this.ensure(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+    return this;
+  }
+  string(s: string): this {
+    // ids and names are short; reserve the worst case and encode in place
+    this.ensure(5 + s.length * 3);
+    const start = this.pos;
+    this.pos += 1;
+    const { written } = utf8.encodeInto(s, this.buf.subarray(this.pos));
+    if (written < 0x80) {
+      this.buf[start] = written;
+      this.pos += written;
+    } else {
+      const tmp = this.buf.slice(this.pos, this.pos + written);
+      this.pos = start;
+      this.bytes(tmp);
+    }
+    return this;
+  }
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.pos);
+  }
+}
+
+export class BinReader {
+  pos = 0;
+  constructor(private readonly buf: Uint8Array) {}
+  get done(): boolean {
+    return this.pos >= this.buf.length;
+  }
+  u8(): number {
+    if (this.pos >= this.buf.length) throw new RangeError('truncated');
+    return this.buf[this.pos++]!;
+  }
+  varint(): number {
+    let v = 0;
+    let mul = 1;
+    for (;;) {
+      const b = this.u8();
+      v += (b & 0x7f) * mul;
+      if (b < 0x80) break;
+      mul *= 0x80;
+      if (mul > 2 ** 56) throw new RangeError('varint too long');
+    }
+    return v;
+  }
+  bytes(): Uint8Array {
+    const n = this.varint();
+    if (this.pos + n > this.buf.length) throw new RangeError('truncated');
+    const b = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  }
+  string(): string {
+    return utf8d.decode(this.bytes());
+  }
+}
+
+/** Encodes a transaction as one log entry. */
+export function encodeEntry(entry: StoreEntry): Uint8Array {
+  let size = 16;
+  for (const a of entry.actions) size += 24 + a.id.length * 3 + (a.body ? a.body.length : 0);
+  const w = new BinWriter(size);
+  w.u8(MAGIC).u8(FORMAT).varint(entry.timestamp).varint(entry.actions.length);
+  for (const a of entry.actions) {
+    w.u8(schemaOf(a.kind).code).u8(OP_CODE[a.op]).varint(a.version).string(a.id);
+    if (a.op !== 'delete') {
+      if (!a.body) throw new Error(`${a.kind} ${a.id}: ${a.op} without a body`);
+      w.bytes(a.body);
+    }
+  }
+  return w.finish();
+}
+
+/** Decodes a log entry; throws ShoalError('InvalidArgument') if it is not a well-formed store entry. */
+export function decodeEntry(bytes: Uint8Array): StoreEntry {
+  try {
+    const r = new BinReader(bytes);
+    if (r.u8() !== MAGIC) throw new Error('not a store entry');
+    const format = r.u8();
+    if (format !== FORMAT) throw new Error(`unknown entry format ${format}`);
+    const timestamp = r.varint();
+    const n = r.varint();
+    const actions: StoreAction[] = [];
+    for (let i = 0; i < n; i++) {
+      const code = r.u8();
+      const schema = schemaByCode(code);
+      if (!schema) throw new Error(`unknown table code ${code}`);
+      const op = OPS[r.u8()];
+      if (!op) throw new Error('unknown action');
+      const version = r.varint();
+      const id = r.string();
+      const body = op === 'delete' ? undefined : r.bytes();
+      actions.push({ kind: schema.kind, op, id, version, body });
+    }
+    if (!r.done) throw new Error('trailing bytes');
+    return { timestamp, actions };
+  } catch (err) {
+    throw new ShoalError('InvalidArgument', `malformed store entry: ${(err as Error).message}`, { cause: err });
+  }
+}
