@@ -1,0 +1,448 @@
+// RaftNode: runs a RawNode against level storage, the gRPC transport and a real tick timer.
+// The Ready loop: persist (synced) -> send -> apply -> advance, except that the leader sends its
+// messages before its own fsync (Raft thesis §10.2.1: its own copy counts towards the quorum only
+// once persisted), while followers persist before they answer. Proposals arriving while a save
+// is in flight pile up in the core and go out together in the next Ready (group commit).
+import { EventEmitter } from 'node:events';
+import { RaftClient, createClient, grpc } from '@shoal/api';
+import { decodeConfChange } from '../core/confchange.js';
+import { RawNode, type Status } from '../core/rawnode.js';
+import {
+  ConfChangeType,
+  EntryType,
+  NONE,
+  RaftError,
+  Role,
+  type ConfChange,
+  type Entry,
+  type NodeId,
+  type Ready,
+  type Snapshot,
+} from '../core/types.js';
+import { LevelStorage } from '../storage/level-storage.js';
+import { createLogger, type Logger } from '../transport/logger.js';
+import { RaftTransport } from '../transport/transport.js';
+import { decodeEnvelope, encodeEnvelope } from './envelope.js';
+import { DEFAULTS, type Member, type RaftNodeOptions, type StateMachine } from './options.js';
+import { PendingProposals, PendingReads } from './pending.js';
+
+export interface RaftNodeEvents {
+  leader: [{ leader: NodeId; term: number }];
+  role: [Role];
+  /** this node was removed from the cluster */
+  removed: [];
+}
+
+export class RaftNode extends EventEmitter<RaftNodeEvents> {
+  readonly id: NodeId;
+  readonly clusterId: string;
+  readonly transport: RaftTransport;
+  readonly log: Logger;
+  private node!: RawNode;
+  private readonly sm: StateMachine;
+  private readonly o: RaftNodeOptions & typeof DEFAULTS;
+  private readonly members = new Map<NodeId, string>();
+  private removed = new Set<NodeId>();
+  private applied = 0;
+  private snapshotIndex = 0;
+  private readonly proposals = new PendingProposals();
+  private readonly reads = new PendingReads();
+  private appliedWaiters: { index: number; resolve: () => void }[] = [];
+  private ticker: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
+  private loopDone: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private fatal: Error | undefined;
+  private forwardClients = new Map<string, RaftClient>();
+  private lastLeader: NodeId = NONE;
+
+  private constructor(
+    private readonly storage: LevelStorage,
+    opts: RaftNodeOptions,
+  ) {
+    super();
+    this.o = { ...DEFAULTS, ...stripUndefined(opts) } as RaftNodeOptions & typeof DEFAULTS;
+    this.id = opts.id;
+    this.clusterId = opts.clusterId;
+    this.sm = opts.stateMachine;
+    this.log = opts.log ?? createLogger('raft', { raftId: opts.id });
+    this.transport = new RaftTransport({
+      id: opts.id,
+      clusterId: opts.clusterId,
+      log: this.log.child({ component: 'raft-transport' }),
+      handler: {
+        onMessages: (msgs) => {
+          if (this.stopped) return;
+          for (const m of msgs) {
+            try {
+              this.node.step(m);
+            } catch (err) {
+              this.log.warn('dropping message the core refused', { from: m.from, type: m.type, err });
+            }
+          }
+          this.notify();
+        },
+        onUnreachable: (id) => {
+          if (this.stopped) return;
+          this.node.reportUnreachable(id);
+          this.notify();
+        },
+        onSnapshotFailed: (id) => {
+          if (this.stopped) return;
+          this.node.reportSnapshot(id, false);
+          this.notify();
+        },
+        onStreamBroken: (id, reason) => {
+          if (this.stopped) return;
+          if (id === this.node.raft.lead) this.log.info('stream to the leader broke: starting a pre-vote now', { leader: id, reason });
+          this.node.peerStreamBroken(id);
+          this.notify();
+        },
+      },
+    });
+  }
+
+  /** opens the storage, restores the state machine from its snapshot and starts ticking */
+  static async start(opts: RaftNodeOptions): Promise<RaftNode> {
+    const storage = await LevelStorage.open(opts.dataDir, opts.sync === undefined ? {} : { sync: opts.sync });
+    const n = new RaftNode(storage, opts);
+    try {
+      await n.init();
+    } catch (err) {
+      n.transport.stop();
+      await storage.close();
+      throw err;
+    }
+    return n;
+  }
+
+  private async init(): Promise<void> {
+    const o = this.o;
+    if (o.bootstrap && this.storage.isEmpty()) {
+      await this.storage.bootstrap({ voters: o.bootstrap.map((m) => m.id).sort((a, b) => a - b), learners: [] });
+    }
+    for (const m of [...(o.bootstrap ?? []), ...(o.peers ?? [])]) this.members.set(m.id, m.addr);
+    const snap = this.storage.snapshot();
+    if (snap.metadata.index > 0) await this.restoreSnapshot(snap);
+    for (const [id, addr] of this.members) this.transport.addPeer(id, addr);
+    this.node = new RawNode(
+      {
+        id: o.id,
+        electionTicks: o.electionTicks,
+        heartbeatTicks: o.heartbeatTicks,
+        maxSizePerMsg: o.maxSizePerMsg,
+        maxInflightMsgs: o.maxInflightMsgs,
+        maxSnapshotChunk: o.maxSnapshotChunk,
+        preVote: true,
+        checkQuorum: true,
+        randInt: (k) => Math.floor(Math.random() * k),
+      },
+      this.storage,
+    );
+    this.ticker = setInterval(() => this.tick(), o.tickMs);
+    this.loopDone = this.loop().catch((err: unknown) => {
+      this.fatal = err instanceof Error ? err : new Error(String(err));
+      this.log.error('raft loop failed: stopping this node', { err: this.fatal });
+      void this.stop();
+    });
+  }
+
+  private async restoreSnapshot(snap: Snapshot): Promise<void> {
+    const env = decodeEnvelope(snap.data);
+    await this.sm.restore(env.data, snap.metadata);
+    for (const id of env.removed) this.removed.add(id);
+    const keep = new Set([...snap.metadata.confState.voters, ...snap.metadata.confState.learners]);
+    for (const [id, addr] of env.members) if (keep.has(id)) this.members.set(id, addr);
+    for (const id of [...this.members.keys()]) if (!keep.has(id) || this.removed.has(id)) this.members.delete(id);
+    this.applied = snap.metadata.index;
+    this.snapshotIndex = snap.metadata.index;
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    this.node.tick();
+    this.reads.expire(Date.now());
+    if (this.o.autoPromote !== false) this.maybePromoteLearner();
+    this.notify();
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    if (w) {
+      this.wake = undefined;
+      w();
+    }
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      if (!this.node.hasReady()) {
+        await new Promise<void>((r) => (this.wake = r));
+        continue;
+      }
+      await this.handleReady(this.node.ready());
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    if (rd.softState) this.onSoftState(rd.softState.leader, rd.softState.role);
+    const leading = this.node.raft.role === Role.Leader;
+    if (leading) this.transport.send(rd.messages); // §10.2.1: replicate while we write our own copy
+    if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
+      await this.storage.save(rd.hardState, rd.entries, rd.snapshot);
+    }
+    if (this.stopped) return;
+    if (!leading) this.transport.send(rd.messages); // a follower answers only what it persisted
+    if (rd.snapshot) {
+      this.log.info('installing snapshot from the leader', { index: rd.snapshot.metadata.index, bytes: rd.snapshot.data.byteLength });
+      await this.restoreSnapshot(rd.snapshot);
+      this.proposals.skippedTo(rd.snapshot.metadata.index);
+      for (const [id, addr] of this.members) this.transport.addPeer(id, addr);
+      for (const id of this.transport.peerIds()) if (!this.members.has(id)) this.transport.removePeer(id);
+    }
+    await this.applyEntries(rd.committedEntries);
+    for (const rs of rd.readStates) this.reads.readState(rs.context, rs.index, this.applied);
+    this.node.advance(rd);
+    await this.maybeSnapshot();
+  }
+
+  private onSoftState(leader: NodeId, role: Role): void {
+    this.emit('role', role);
+    if (leader !== this.lastLeader) {
+      this.lastLeader = leader;
+      this.log.info('leader changed', { leader, term: this.node.raft.term, role });
+      this.emit('leader', { leader, term: this.node.raft.term });
+    }
+  }
+
+  private async applyEntries(ents: Entry[]): Promise<void> {
+    let batch: Entry[] = [];
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      const b = batch;
+      batch = [];
+      await this.sm.apply(b);
+    };
+    for (const e of ents) {
+      if (e.index <= this.applied) continue; // covered by the snapshot we restored at start
+      if (e.type === EntryType.ConfChange) {
+        await flush();
+        this.applyConfChange(decodeConfChange(e.data));
+      } else if (e.data.byteLength > 0) {
+        batch.push(e);
+      }
+    }
+    await flush();
+    for (const e of ents) {
+      if (e.index <= this.applied) continue;
+      this.applied = e.index;
+      this.proposals.applied(e.index, e.term);
+    }
+    this.reads.applied(this.applied);
+    if (this.appliedWaiters.length > 0) {
+      const ready = this.appliedWaiters.filter((w) => w.index <= this.applied);
+      this.appliedWaiters = this.appliedWaiters.filter((w) => w.index > this.applied);
+      for (const w of ready) w.resolve();
+    }
+  }
+
+  private applyConfChange(cc: ConfChange): void {
+    this.node.applyConfChange(cc);
+    if (cc.type === ConfChangeType.RemoveNode) {
+      this.members.delete(cc.nodeId);
+      this.removed.add(cc.nodeId);
+      this.transport.removePeer(cc.nodeId);
+      this.log.info('member removed', { member: cc.nodeId });
+      if (cc.nodeId === this.id) this.emit('removed');
+      return;
+    }
+    if (cc.type === ConfChangeType.AddLearner && cc.context.byteLength > 0) {
+      const addr = Buffer.from(cc.context).toString('utf8');
+      this.members.set(cc.nodeId, addr);
+      this.transport.addPeer(cc.nodeId, addr);
+    }
+    this.log.info('membership changed', { type: ConfChangeType[cc.type], member: cc.nodeId });
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    if (this.applied - this.snapshotIndex < this.o.snapshotEvery) return;
+    const index = this.applied;
+    const data = await this.sm.snapshot();
+    const env = encodeEnvelope({ members: this.members, removed: [...this.removed], data });
+    await this.storage.createSnapshot(index, this.node.raft.confState, env, Math.max(0, index - this.o.snapshotKeep));
+    this.snapshotIndex = index;
+    this.log.info('snapshot taken', { index, bytes: env.byteLength });
+  }
+
+  private maybePromoteLearner(): void {
+    const r = this.node.raft;
+    if (r.role !== Role.Leader || r.confState.learners.length === 0 || r.pendingConfIndex > r.log.applied) return;
+    for (const id of r.confState.learners) {
+      const pr = r.prs.get(id);
+      if (!pr || pr.match + 10 < r.log.committed || !this.members.has(id)) continue;
+      try {
+        this.node.proposeConfChange({ type: ConfChangeType.PromoteLearner, nodeId: id, context: new Uint8Array() });
+        this.log.info('promoting caught-up learner', { member: id });
+      } catch {
+        // another change is pending: try again next tick
+      }
+      return;
+    }
+  }
+
+  // ---- public API ----
+
+  private check(): void {
+    if (this.fatal) throw new RaftError('Unavailable', `raft node failed: ${this.fatal.message}`);
+    if (this.stopped) throw new RaftError('Unavailable', 'raft node stopped');
+  }
+
+  /**
+   * Proposes `data`; resolves with its index once it is committed and applied here. On a
+   * follower it rejects with NotLeader (and the leader's id) unless `forward` is set.
+   */
+  propose(data: Uint8Array, opts: { forward?: boolean } = {}): Promise<{ index: number }> {
+    try {
+      this.check();
+      const r = this.node.raft;
+      if (r.role !== Role.Leader) {
+        if (opts.forward && r.lead !== NONE) return this.forward(r.lead, data);
+        throw new RaftError('NotLeader', 'not the leader', r.lead);
+      }
+      this.node.propose(data);
+      const index = r.log.lastIndex();
+      const p = new Promise<{ index: number }>((resolve, reject) => this.proposals.add(index, r.term, { resolve, reject }));
+      this.notify();
+      return p;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private async forward(leader: NodeId, data: Uint8Array): Promise<{ index: number }> {
+    const addr = this.members.get(leader);
+    if (!addr) throw new RaftError('NotLeader', 'leader address unknown', leader);
+    let c = this.forwardClients.get(addr);
+    if (!c) {
+      c = createClient(RaftClient, addr);
+      this.forwardClients.set(addr, c);
+    }
+    const client = c;
+    const res = await new Promise<{ index: number }>((resolve, reject) => {
+      client.propose({ data: Buffer.from(data) }, new grpc.Metadata(), { deadline: Date.now() + this.o.requestTimeoutMs }, (err, r) => (err ? reject(err) : resolve(r)));
+    });
+    await this.waitApplied(res.index);
+    return { index: res.index };
+  }
+
+  /** resolves once this node applied `index` */
+  waitApplied(index: number): Promise<void> {
+    if (this.applied >= index) return Promise.resolve();
+    return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));
+  }
+
+  /** a linearizable read point: resolves with the read index once this node applied it */
+  readIndex(): Promise<number> {
+    try {
+      this.check();
+      const ctx = this.reads.nextContext(this.id);
+      const p = new Promise<number>((resolve, reject) => this.reads.add(ctx, { resolve, reject }, Date.now() + this.o.requestTimeoutMs));
+      this.node.readIndex(ctx);
+      this.notify();
+      return p;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private proposeChange(cc: ConfChange): Promise<{ index: number }> {
+    try {
+      this.check();
+      const r = this.node.raft;
+      if (r.role !== Role.Leader) throw new RaftError('NotLeader', 'not the leader', r.lead);
+      const before = r.log.lastIndex();
+      this.node.proposeConfChange(cc);
+      const index = r.log.lastIndex();
+      if (index === before) throw new RaftError('ProposalDropped', 'membership change dropped');
+      const p = new Promise<{ index: number }>((resolve, reject) => this.proposals.add(index, r.term, { resolve, reject }));
+      this.notify();
+      return p;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** adds a member as a learner (promoted automatically once caught up, unless autoPromote is off) */
+  addMember(id: NodeId, addr: string): Promise<{ index: number }> {
+    if (this.removed.has(id)) return Promise.reject(new RaftError('InvalidArgument', `raft id ${id} was removed and cannot be reused`));
+    return this.proposeChange({ type: ConfChangeType.AddLearner, nodeId: id, context: Buffer.from(addr) });
+  }
+
+  promote(id: NodeId): Promise<{ index: number }> {
+    return this.proposeChange({ type: ConfChangeType.PromoteLearner, nodeId: id, context: new Uint8Array() });
+  }
+
+  removeMember(id: NodeId): Promise<{ index: number }> {
+    return this.proposeChange({ type: ConfChangeType.RemoveNode, nodeId: id, context: new Uint8Array() });
+  }
+
+  /** asks the leader (this node) to hand leadership to `to`; resolves when `to` leads or rejects after the timeout */
+  async transferLeadership(to: NodeId): Promise<void> {
+    this.check();
+    this.node.transferLeadership(to);
+    this.notify();
+    const deadline = Date.now() + this.o.requestTimeoutMs;
+    while (this.node.raft.lead !== to) {
+      if (Date.now() > deadline || this.stopped) throw new RaftError('Unavailable', `leadership transfer to ${to} did not complete`);
+      await new Promise((r) => setTimeout(r, this.o.tickMs / 2));
+    }
+  }
+
+  status(): Status {
+    return this.node.status();
+  }
+
+  get leader(): NodeId {
+    return this.node.raft.lead;
+  }
+
+  get isLeader(): boolean {
+    return this.node.raft.role === Role.Leader;
+  }
+
+  get appliedIndex(): number {
+    return this.applied;
+  }
+
+  get term(): number {
+    return this.node.raft.term;
+  }
+
+  /** id -> address of every member, and whether it is a learner */
+  memberList(): (Member & { learner: boolean })[] {
+    const cs = this.node.raft.confState;
+    return [...cs.voters, ...cs.learners].map((id) => ({ id, addr: this.members.get(id) ?? '', learner: cs.learners.includes(id) }));
+  }
+
+  removedIds(): NodeId[] {
+    return [...this.removed];
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    this.transport.stop();
+    for (const c of this.forwardClients.values()) c.close();
+    this.notify();
+    await this.loopDone;
+    const err = this.fatal ?? new RaftError('Unavailable', 'raft node stopped');
+    this.proposals.rejectAll(err);
+    this.reads.rejectAll(err);
+    await this.storage.close();
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

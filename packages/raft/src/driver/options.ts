@@ -1,0 +1,58 @@
+// Options of a RaftNode and the state machine it drives. Defaults follow ARCHITECTURE.md.
+import type { Entry, NodeId, SnapshotMetadata } from '../core/types.js';
+import type { Logger } from '../transport/logger.js';
+
+/** What raft replicates into. apply must be a pure function of state and log (no side effects). */
+export interface StateMachine {
+  /** applies committed entries in log order (empty entries, such as a new leader's no-op, are not passed) */
+  apply(entries: Entry[]): void | Promise<void>;
+  /** the state as of the last applied entry */
+  snapshot(): Uint8Array | Promise<Uint8Array>;
+  /** replaces the whole state by a snapshot */
+  restore(data: Uint8Array, metadata: SnapshotMetadata): void | Promise<void>;
+}
+
+export interface Member {
+  id: NodeId;
+  addr: string;
+}
+
+export interface RaftNodeOptions {
+  id: NodeId;
+  clusterId: string;
+  dataDir: string;
+  stateMachine: StateMachine;
+  /** the initial voters (including this node) of a brand-new cluster; ignored once the storage holds state */
+  bootstrap?: Member[];
+  /** addresses known from configuration, merged with what the log and snapshots say */
+  peers?: Member[];
+  tickMs?: number;
+  electionTicks?: number;
+  heartbeatTicks?: number;
+  /** take a snapshot every this many applied entries (default 10,000) */
+  snapshotEvery?: number;
+  /** entries kept in the log behind a snapshot, for followers a little behind (default 500) */
+  snapshotKeep?: number;
+  maxSizePerMsg?: number;
+  maxInflightMsgs?: number;
+  maxSnapshotChunk?: number;
+  /** reads and forwarded proposals give up after this long (default 5 s) */
+  requestTimeoutMs?: number;
+  /** the leader promotes a learner to voter once it has caught up (default true) */
+  autoPromote?: boolean;
+  /** fsync every write (default true); false only in tests that do not care about durability */
+  sync?: boolean;
+  log?: Logger;
+}
+
+export const DEFAULTS = {
+  tickMs: 100,
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  snapshotEvery: 10_000,
+  snapshotKeep: 500,
+  maxSizePerMsg: 1024 * 1024,
+  maxInflightMsgs: 256,
+  maxSnapshotChunk: 1024 * 1024,
+  requestTimeoutMs: 5_000,
+};

@@ -1,0 +1,2 @@
+export { KvStateMachine, encodePut, decodePut } from './state-machine.js';
+export { raftKvService } from './service.js';
