@@ -1,0 +1,240 @@
+// The Daemon: one node's process. Wires the manager (on managers) and the agent (on every node)
+// together with the gRPC servers, the control socket and /metrics, and takes them down in
+// reverse order. Only this package joins manager and agent (see ARCHITECTURE.md, layering).
+import { EventEmitter } from 'node:events';
+import { arch, cpus, platform, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { Agent, TaskDb } from '@shoal/agent';
+import { NodeRole, type NodeDescription } from '@shoal/api';
+import type { Runtime } from '@shoal/runtime';
+import type { DaemonConfig } from './config.js';
+import type { NodeIdentityFile } from './identity.js';
+import { checkMembership } from './join.js';
+import { errorMessage, type Logger } from './log.js';
+import { createManager, type ManagerHandle, type RaftPeer } from './manager-host.js';
+import { agentRegistry, MetricsServer, registrySource, type MetricsSource } from './metrics.js';
+import { createRuntime } from './runtime.js';
+import { nodeHealth, startServers, stopServer, type NodeServers } from './servers.js';
+
+export interface DaemonOptions {
+  config: DaemonConfig;
+  identity: NodeIdentityFile;
+  mode: 'init' | 'join' | 'restart';
+  /** raft members the leader sent on join */
+  peers?: RaftPeer[];
+  /** the token the node joined with (the agent re-registers with it if its db lost the identity) */
+  joinToken?: string;
+  log: Logger;
+  /** build the runtime (tests inject one) */
+  runtime?: Runtime;
+}
+
+export interface DaemonEvents {
+  /** the node can no longer run (e.g. it was removed from the cluster); the process should exit */
+  fatal: [{ message: string; exitCode: number }];
+}
+
+export const EXIT_REMOVED = 3;
+
+/** Consecutive failed session attempts after which the daemon asks whether it was removed. */
+const MEMBERSHIP_CHECK_AFTER = 3;
+
+export class Daemon extends EventEmitter<DaemonEvents> {
+  private manager: ManagerHandle | undefined;
+  private agent: Agent | undefined;
+  private runtime: Runtime | undefined;
+  private servers: NodeServers | undefined;
+  private metricsServer: MetricsServer | undefined;
+  private stopping = false;
+  private failedSessions = 0;
+  private checking = false;
+  readonly log: Logger;
+
+  constructor(readonly opts: DaemonOptions) {
+    super();
+    this.log = opts.log.child({ component: 'daemon' });
+  }
+
+  get identity(): NodeIdentityFile {
+    return this.opts.identity;
+  }
+
+  get isManager(): boolean {
+    return this.opts.identity.role === 'manager';
+  }
+
+  /** Addresses of the managers the agent and the membership check talk to. */
+  managerAddrs(): string[] {
+    const id = this.opts.identity;
+    const own = this.isManager ? [id.addrs.advertise] : [];
+    return [...new Set([...own, ...id.addrs.managers])];
+  }
+
+  async start(): Promise<void> {
+    const { config: c, identity: id, log } = this.opts;
+    log.info('starting', { nodeId: id.nodeId, role: id.role, clusterId: id.clusterId, raftId: id.raftId, mode: this.opts.mode, dataDir: c.dataDir });
+
+    if (this.opts.mode === 'restart') {
+      // Managers other than ourselves can tell whether we were removed while we were away.
+      const others = id.addrs.managers.filter((a) => a !== id.addrs.advertise);
+      if (others.length) {
+        const m = await checkMembership(others, id.nodeId, log, 3_000);
+        if (m.state === 'removed') throw new RemovedError(id.nodeId, m.message);
+        if (m.state === 'unknown') log.info('membership not confirmed (no manager answered); starting anyway', { reason: m.message });
+      }
+    }
+
+    this.runtime = this.opts.runtime ?? createRuntime(c, id.nodeId);
+
+    if (this.isManager) {
+      this.manager = await createManager({
+        nodeId: id.nodeId,
+        clusterId: id.clusterId,
+        raftId: id.raftId ?? 0,
+        hostname: c.hostname,
+        labels: c.labels,
+        dataDir: join(c.dataDir, 'manager'),
+        advertiseAddr: id.addrs.advertise,
+        mode: this.opts.mode,
+        peers: this.opts.peers ?? [],
+        heartbeatPeriodMs: c.heartbeatPeriodMs,
+        logger: this.opts.log,
+      });
+      this.manager.removed?.then((message) => this.fail(new RemovedError(id.nodeId, message).message, EXIT_REMOVED)).catch(() => {});
+    }
+
+    const services = this.manager?.services() ?? {};
+    if (!services.health) services.health = nodeHealth(() => this.healthDetails());
+    this.servers = await startServers({
+      listenAddr: c.listenAddr,
+      controlSocket: this.isManager ? c.controlSocket : undefined,
+      services,
+      log,
+    });
+
+    if (this.manager) await this.manager.start();
+
+    await this.seedAgentIdentity();
+    this.agent = new Agent({
+      dataDir: join(c.dataDir, 'agent'),
+      managers: this.managerAddrs(),
+      joinToken: this.opts.joinToken ?? '',
+      runtime: this.runtime,
+      hostname: c.hostname,
+      nodeDescription: this.nodeDescription(),
+      dataPathAddr: id.addrs.advertise.slice(0, id.addrs.advertise.lastIndexOf(':')),
+      logger: this.opts.log,
+    });
+    this.agent.on('session', ({ state }) => this.onSessionState(state));
+    await this.agent.start();
+
+    if (c.metricsAddr) {
+      const agentReg = agentRegistry(
+        () => this.agent?.metrics(),
+        () => ({ nodeId: id.nodeId, role: id.role }),
+      );
+      const sources = (): MetricsSource[] => {
+        const out = [registrySource(agentReg)];
+        const m = this.manager?.metrics();
+        if (m) out.push(m);
+        return out;
+      };
+      this.metricsServer = new MetricsServer(sources, log.child({ component: 'metrics' }));
+      await this.metricsServer.listen(c.metricsAddr);
+    }
+    log.info('node ready', { nodeId: id.nodeId, role: id.role, listen: this.servers.tcpAddr, control: this.isManager ? c.controlSocket : undefined, metrics: c.metricsAddr || undefined });
+  }
+
+  /** Stops everything in reverse order; safe to call more than once. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const log = this.log;
+    const step = async (what: string, fn: () => Promise<void> | void): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        log.warn(`stopping ${what} failed`, { err: errorMessage(err) });
+      }
+    };
+    await step('metrics', () => this.metricsServer?.close());
+    await step('agent', () => this.agent?.stop());
+    await step('control socket', () => stopServer(this.servers?.control));
+    await step('manager', () => this.manager?.stop());
+    await step('grpc server', () => stopServer(this.servers?.tcp));
+    await step('runtime', () => this.runtime?.close());
+    log.info('stopped');
+  }
+
+  private healthDetails(): Record<string, string> {
+    const m = this.agent?.metrics();
+    return { nodeId: this.opts.identity.nodeId, role: this.opts.identity.role, session: m?.sessionState ?? 'idle' };
+  }
+
+  private nodeDescription(): NodeDescription {
+    const c = this.opts.config;
+    return {
+      hostname: c.hostname,
+      platform: { os: platform(), architecture: arch() === 'x64' ? 'amd64' : arch() },
+      resources: { nanoCpus: cpus().length * 1e9, memoryBytes: totalmem(), pids: 0 },
+      engineVersion: c.runtime === 'hollow' ? 'hollow' : 'containerd-cri',
+      engineLabels: { ...c.labels },
+    };
+  }
+
+  /**
+   * The agent keeps its identity in its own db and would register again (a new node id) without
+   * one; give it the node's identity so that manager and agent are the same node.
+   */
+  private async seedAgentIdentity(): Promise<void> {
+    const id = this.opts.identity;
+    const db = new TaskDb(join(this.opts.config.dataDir, 'agent'));
+    await db.open();
+    try {
+      const cur = await db.getIdentity();
+      if (cur?.nodeId === id.nodeId && cur.clusterId === id.clusterId && cur.role === roleOf(id)) return;
+      await db.putIdentity({ nodeId: id.nodeId, clusterId: id.clusterId, role: roleOf(id) });
+    } finally {
+      await db.close();
+    }
+  }
+
+  private onSessionState(state: string): void {
+    if (state === 'connected') {
+      this.failedSessions = 0;
+      return;
+    }
+    if (state !== 'backoff' || this.stopping) return;
+    this.failedSessions++;
+    if (this.failedSessions < MEMBERSHIP_CHECK_AFTER || this.checking) return;
+    this.checking = true;
+    const others = this.managerAddrs().filter((a) => a !== this.opts.identity.addrs.advertise || !this.isManager);
+    checkMembership(others.length ? others : this.managerAddrs(), this.opts.identity.nodeId, this.log, 3_000)
+      .then((m) => {
+        if (m.state === 'removed') this.fail(new RemovedError(this.opts.identity.nodeId, m.message).message, EXIT_REMOVED);
+      })
+      .catch(() => {})
+      .finally(() => {
+        this.checking = false;
+        this.failedSessions = 0;
+      });
+  }
+
+  private fail(message: string, exitCode: number): void {
+    if (this.stopping) return;
+    this.log.error(message);
+    this.emit('fatal', { message, exitCode });
+  }
+}
+
+function roleOf(id: NodeIdentityFile): NodeRole {
+  return id.role === 'manager' ? NodeRole.MANAGER : NodeRole.WORKER;
+}
+
+export class RemovedError extends Error {
+  readonly exitCode = EXIT_REMOVED;
+  constructor(nodeId: string, reason: string) {
+    super(`node ${nodeId} was removed from the cluster and cannot rejoin with its old identity (${reason}); delete its data dir and join again with a token`);
+    this.name = 'RemovedError';
+  }
+}

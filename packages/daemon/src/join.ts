@@ -1,0 +1,162 @@
+// Joining a cluster: register through NodeCA with the join token (-> node id, role, cluster id,
+// certificate), then, for a manager token, ask the raft leader to add this node (Raft.Join: added
+// as a learner, promoted once caught up; one change at a time, so "busy" answers are retried).
+// Also: asking the managers whether a node id was removed from the cluster.
+import {
+  createClient,
+  IssuanceState,
+  NodeCAClient,
+  NodeRole,
+  RaftClient,
+  ShoalError,
+  type IssueNodeCertificateRequest,
+  type IssueNodeCertificateResponse,
+  type NodeCertificateStatusRequest,
+  type NodeCertificateStatusResponse,
+  type RaftJoinRequest,
+  type RaftJoinResponse,
+} from '@shoal/api';
+import { errorMessage, type Logger } from './log.js';
+import { sleep, unary } from './rpc.js';
+
+const RPC_MS = 10_000;
+
+export interface Registration {
+  nodeId: string;
+  role: 'manager' | 'worker';
+  clusterId: string;
+  certificate: Buffer;
+  caCert: Buffer;
+}
+
+/** Errors that mean "this request will never succeed": stop trying other managers. */
+function isFinal(err: unknown): boolean {
+  return err instanceof ShoalError && ['PermissionDenied', 'Unauthenticated', 'InvalidArgument', 'AlreadyExists'].includes(err.code);
+}
+
+/** Try `fn` against each address until one answers; retry rounds until `deadlineMs`. */
+async function eachAddr<T>(addrs: readonly string[], what: string, deadlineMs: number, log: Logger, fn: (addr: string) => Promise<T>): Promise<T> {
+  const until = Date.now() + deadlineMs;
+  let last: unknown;
+  for (let round = 0; ; round++) {
+    for (const addr of addrs) {
+      try {
+        return await fn(addr);
+      } catch (err) {
+        if (isFinal(err)) throw err;
+        last = err;
+        log.warn(`${what} failed; trying the next manager`, { addr, err: errorMessage(err) });
+      }
+    }
+    if (Date.now() >= until) break;
+    await sleep(Math.min(2_000, 200 * 2 ** round));
+  }
+  throw new ShoalError('Unavailable', `${what}: no manager answered (${addrs.join(', ')}): ${errorMessage(last)}`, { cause: last });
+}
+
+export async function register(
+  addrs: readonly string[],
+  token: string,
+  self: { hostname: string; advertiseAddr: string },
+  log: Logger,
+  deadlineMs = 60_000,
+): Promise<Registration> {
+  const res = await eachAddr<IssueNodeCertificateResponse>(addrs, 'registration', deadlineMs, log, async (addr) => {
+    const ca = createClient(NodeCAClient, addr);
+    try {
+      return await unary<IssueNodeCertificateRequest, IssueNodeCertificateResponse>((r, m, o, cb) => ca.issueNodeCertificate(r, m, o, cb), { csr: Buffer.alloc(0), token, nodeId: '', hostname: self.hostname, addr: self.advertiseAddr }, RPC_MS);
+    } finally {
+      ca.close();
+    }
+  });
+  if (!res.nodeId) throw new ShoalError('Internal', 'NodeCA returned no node id');
+  if (!res.clusterId) throw new ShoalError('Internal', 'NodeCA returned no cluster id');
+  return {
+    nodeId: res.nodeId,
+    role: res.role === NodeRole.MANAGER ? 'manager' : 'worker',
+    clusterId: res.clusterId,
+    certificate: res.certificate,
+    caCert: res.caCert,
+  };
+}
+
+/**
+ * Raft.Join through the leader. A follower answers Unavailable with the leader's address in the
+ * error; a leader busy with another membership change answers FailedPrecondition/Unavailable and
+ * we retry until the deadline.
+ */
+export async function raftJoin(addrs: readonly string[], nodeId: string, advertiseAddr: string, log: Logger, deadlineMs = 90_000): Promise<RaftJoinResponse> {
+  const until = Date.now() + deadlineMs;
+  const tried = [...addrs];
+  let next: string | undefined;
+  let last: unknown;
+  for (let attempt = 0; Date.now() < until; attempt++) {
+    const addr = next ?? tried[attempt % tried.length]!;
+    next = undefined;
+    const client = createClient(RaftClient, addr);
+    try {
+      const res = await unary<RaftJoinRequest, RaftJoinResponse>((r, m, o, cb) => client.join(r, m, o, cb), { nodeId, addr: advertiseAddr }, RPC_MS * 3);
+      if (!res.raftId) throw new ShoalError('Internal', `${addr}: Raft.Join returned no raft id`);
+      log.info('joined raft', { via: addr, raftId: res.raftId, members: res.members.length });
+      return res;
+    } catch (err) {
+      last = err;
+      if (err instanceof ShoalError && err.leader) {
+        const leaderAddr = leaderAddrOf(err.leader);
+        if (leaderAddr && leaderAddr !== addr) {
+          log.info('not the leader; following to the leader', { addr, leader: leaderAddr });
+          next = leaderAddr;
+          if (!tried.includes(leaderAddr)) tried.push(leaderAddr);
+          continue;
+        }
+      }
+      if (err instanceof ShoalError && (err.code === 'PermissionDenied' || err.code === 'InvalidArgument' || err.code === 'AlreadyExists')) throw err;
+      log.warn('raft join not accepted yet; retrying', { addr, err: errorMessage(err) });
+      await sleep(Math.min(2_000, 100 * 2 ** Math.min(attempt, 5)));
+    } finally {
+      client.close();
+    }
+  }
+  throw new ShoalError('Unavailable', `could not join raft within ${deadlineMs} ms: ${errorMessage(last)}`, { cause: last });
+}
+
+/** The leader metadata is "raftId@addr", "nodeId@addr" or just "addr". */
+export function leaderAddrOf(leader: string): string | undefined {
+  const at = leader.lastIndexOf('@');
+  const addr = at >= 0 ? leader.slice(at + 1) : leader;
+  return /:\d+$/.test(addr) ? addr : undefined;
+}
+
+export type Membership = { state: 'member' } | { state: 'removed'; message: string } | { state: 'unknown'; message: string };
+
+/**
+ * Whether `nodeId` is still a member, according to the managers' NodeCA. A removed node gets
+ * PermissionDenied/NotFound or ISSUANCE_FAILED; no answer at all is 'unknown' (start anyway and
+ * let the session retry).
+ */
+export async function checkMembership(addrs: readonly string[], nodeId: string, log: Logger, deadlineMs = 5_000): Promise<Membership> {
+  try {
+    const res = await eachAddr<NodeCertificateStatusResponse | ShoalError>(addrs, 'membership check', deadlineMs, log, async (addr) => {
+      const ca = createClient(NodeCAClient, addr);
+      try {
+        return await unary<NodeCertificateStatusRequest, NodeCertificateStatusResponse>((r, m, o, cb) => ca.nodeCertificateStatus(r, m, o, cb), { nodeId }, RPC_MS / 2);
+      } catch (err) {
+        // NotFound / PermissionDenied are answers, not failures of this manager
+        if (err instanceof ShoalError && (err.code === 'NotFound' || err.code === 'PermissionDenied')) return err;
+        throw err;
+      } finally {
+        ca.close();
+      }
+    });
+    if (res instanceof ShoalError) {
+      if (res.code === 'PermissionDenied' || /removed/i.test(res.message)) return { state: 'removed', message: res.message };
+      // NotFound: the node is unknown to the cluster (removed and forgotten, or a wrong cluster)
+      return { state: 'removed', message: res.message };
+    }
+    if (res.state === IssuanceState.ISSUANCE_FAILED) return { state: 'removed', message: res.message || 'node certificate revoked' };
+    return { state: 'member' };
+  } catch (err) {
+    if (err instanceof ShoalError && err.code === 'Unimplemented') return { state: 'unknown', message: err.message };
+    return { state: 'unknown', message: errorMessage(err) };
+  }
+}
