@@ -203,8 +203,8 @@ export class RaftLog {
   }
 
   stableTo(i: number, t: number): void {
-    this.unstable.stableTo(i, t);
     if (i > this.persisted && this.matchTerm(i, t)) this.persisted = i;
+    this.unstable.stableTo(i, t);
   }
 
   stableSnapTo(i: number): void {

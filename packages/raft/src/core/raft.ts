@@ -63,6 +63,8 @@ export class Raft {
   /** ReadIndex requests that wait for the first commit of the leader's term */
   pendingReadIndex: Message[] = [];
   private snapRecv: SnapshotAssembly | undefined;
+  /** the transport told us the leader's process died: its lease no longer holds */
+  leaderGone = false;
 
   constructor(
     readonly cfg: RaftConfig,
@@ -107,6 +109,7 @@ export class Raft {
       this.vote = NONE;
     }
     this.lead = NONE;
+    this.leaderGone = false;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
     this.resetRandomizedElectionTimeout();
@@ -234,6 +237,7 @@ export class Raft {
   }
 
   private inLease(): boolean {
+    if (this.leaderGone) return false;
     return this.cfg.checkQuorum && this.lead !== NONE && this.electionElapsed < this.cfg.electionTicks;
   }
 
@@ -341,19 +345,16 @@ export class Raft {
         this.msgs.push({ ...m, to: this.lead });
         return;
       case MessageType.Append:
-        this.electionElapsed = 0;
-        this.lead = m.from;
+        this.heardFromLeader(m.from);
         this.handleAppend(m);
         return;
       case MessageType.Heartbeat:
-        this.electionElapsed = 0;
-        this.lead = m.from;
+        this.heardFromLeader(m.from);
         this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
         this.send({ type: MessageType.HeartbeatResp, to: m.from, context: m.context });
         return;
       case MessageType.Snapshot:
-        this.electionElapsed = 0;
-        this.lead = m.from;
+        this.heardFromLeader(m.from);
         this.handleSnapshotChunk(m);
         return;
       case MessageType.TimeoutNow:
@@ -366,6 +367,12 @@ export class Raft {
       default:
         return;
     }
+  }
+
+  private heardFromLeader(id: NodeId): void {
+    this.electionElapsed = 0;
+    this.lead = id;
+    this.leaderGone = false;
   }
 
   private handleAppend(m: Message): void {
@@ -461,8 +468,16 @@ export class Raft {
   peerStreamBroken(id: NodeId): void {
     if (this.role === Role.Leader || id === NONE || id !== this.lead) return;
     // give up the leader lease so that we grant (pre-)votes to others who saw the same
-    this.electionElapsed = this.cfg.electionTicks;
-    this.hup();
+    this.leaderGone = true;
+    // every follower sees the break at the same moment: a small random delay (often none)
+    // keeps them from splitting the vote
+    const delay = this.cfg.randInt(Math.max(2, Math.floor(this.cfg.electionTicks / 2)));
+    if (delay === 0) {
+      this.electionElapsed = 0;
+      this.hup();
+    } else {
+      this.electionElapsed = Math.max(0, this.randomizedElectionTimeout - delay);
+    }
   }
 
   // ---- membership ----

@@ -17,7 +17,7 @@ export interface TestNode {
 }
 
 export function config(id: NodeId, over: Partial<RaftConfig> = {}): RaftConfig {
-  let seed = id * 7919;
+  let seed = (id * 0x9e3779b9) >>> 0;
   return {
     id,
     electionTicks: 10,
@@ -28,8 +28,10 @@ export function config(id: NodeId, over: Partial<RaftConfig> = {}): RaftConfig {
     preVote: true,
     checkQuorum: true,
     randInt: (n) => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      return seed % n;
+      seed = (seed + 0x6d2b79f5) >>> 0;
+      let z = Math.imul(seed ^ (seed >>> 15), seed | 1);
+      z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
+      return (((z ^ (z >>> 14)) >>> 0) % n);
     },
     ...over,
   };
