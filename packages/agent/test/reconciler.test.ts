@@ -1,0 +1,79 @@
+// The reconciler with a fake runtime: bounded concurrency, stray containers after a lost db write.
+import test from 'ava';
+import { TaskState, type TaskStatus } from '@shoal/api';
+import type { ContainerHandle, TaskContainerSpec } from '@shoal/runtime';
+import { silentLogger } from '../src/log.js';
+import { Reconciler } from '../src/reconciler.js';
+import { TaskDb } from '../src/taskdb.js';
+import { tempDir } from './helpers/agent.js';
+import { ManualClock } from './helpers/clock.js';
+import { FakeRuntime } from './helpers/fake-runtime.js';
+import { makeTask } from './helpers/tasks.js';
+import { waitFor } from './helpers/wait.js';
+
+class GatedRuntime extends FakeRuntime {
+  active = 0;
+  peak = 0;
+  gates: (() => void)[] = [];
+  override async prepare(spec: TaskContainerSpec): Promise<ContainerHandle> {
+    this.active++;
+    this.peak = Math.max(this.peak, this.active);
+    await new Promise<void>((r) => this.gates.push(r));
+    this.active--;
+    return super.prepare(spec);
+  }
+}
+
+async function setup(runtime: FakeRuntime, maxConcurrent = 8) {
+  const db = new TaskDb(tempDir());
+  await db.open();
+  const reported = new Map<string, TaskStatus>();
+  const rec = new Reconciler({
+    runtime,
+    clock: new ManualClock(),
+    db,
+    logger: silentLogger,
+    nodeId: () => 'node-1',
+    maxConcurrent,
+    onStatus: (id, s) => reported.set(id, s),
+  });
+  return { db, rec, reported };
+}
+
+test('prepare/start run at most maxConcurrent at once', async (t) => {
+  const runtime = new GatedRuntime();
+  runtime.images.add('busybox:1');
+  const { db, rec, reported } = await setup(runtime, 2);
+  const ids = ['a', 'b', 'c', 'd', 'e'];
+  await rec.apply({ complete: true, updated: ids.map((id) => makeTask(id)), removed: [] });
+  await waitFor('all 5 tasks waiting to prepare or preparing', () => runtime.gates.length === 2 && ids.every((id) => reported.get(id)?.state === TaskState.PREPARING));
+  t.is(runtime.active, 2);
+  while (ids.some((id) => reported.get(id)?.state !== TaskState.RUNNING)) {
+    runtime.gates.shift()?.();
+    await new Promise((r) => setImmediate(r));
+  }
+  t.is(runtime.peak, 2);
+  await rec.close();
+  await db.close();
+});
+
+test('a container without a task record is adopted if assigned, removed if not', async (t) => {
+  const runtime = new FakeRuntime();
+  // Containers left by an agent whose db write was lost.
+  const spec = (taskId: string): TaskContainerSpec => ({ taskId, serviceId: 'svc1', serviceName: 'web', slot: 1, nodeId: 'node-1', image: 'busybox:1' });
+  const h1 = await runtime.prepare(spec('kept'));
+  await runtime.start(h1);
+  const h2 = await runtime.prepare(spec('gone'));
+  await runtime.start(h2);
+  runtime.calls.length = 0;
+  const { db, rec, reported } = await setup(runtime);
+  await rec.restore();
+  t.is(rec.controllers.length, 0);
+  await rec.apply({ complete: true, updated: [makeTask('kept', { status: { state: TaskState.RUNNING } })], removed: [] });
+  await waitFor('the unassigned stray container removed', () => runtime.calls.includes('remove:gone'));
+  t.is(rec.controller('kept')?.handle?.containerId, h1.containerId);
+  t.is(reported.get('kept')?.state, TaskState.RUNNING);
+  t.false(runtime.calls.includes('start:kept'), 'the adopted container was not restarted');
+  await rec.close();
+  await db.close();
+});
