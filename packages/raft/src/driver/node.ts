@@ -10,11 +10,13 @@ import { RawNode, type Status } from '../core/rawnode.js';
 import {
   ConfChangeType,
   EntryType,
+  MessageType,
   NONE,
   RaftError,
   Role,
   type ConfChange,
   type Entry,
+  type Message,
   type NodeId,
   type Ready,
   type Snapshot,
@@ -25,6 +27,9 @@ import { RaftTransport } from '../transport/transport.js';
 import { decodeEnvelope, encodeEnvelope } from './envelope.js';
 import { DEFAULTS, type Member, type RaftNodeOptions, type StateMachine } from './options.js';
 import { PendingProposals, PendingReads } from './pending.js';
+
+/** messages a leader may send before its own log write completes */
+const LEADER_EARLY = new Set([MessageType.Append, MessageType.Heartbeat, MessageType.Snapshot]);
 
 export interface RaftNodeEvents {
   leader: [{ leader: NodeId; term: number }];
@@ -55,6 +60,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   private fatal: Error | undefined;
   private forwardClients = new Map<string, RaftClient>();
   private lastLeader: NodeId = NONE;
+  private saving = false;
+  private drainScheduled = false;
 
   private constructor(
     private readonly storage: LevelStorage,
@@ -167,11 +174,33 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   }
 
   private notify(): void {
+    if (this.saving && !this.drainScheduled && this.node.raft.role === Role.Leader) {
+      this.drainScheduled = true;
+      queueMicrotask(() => this.drainLeaderMessages());
+    }
     const w = this.wake;
     if (w) {
       this.wake = undefined;
       w();
     }
+  }
+
+  /**
+   * While the leader's own fsync is in flight, appends for proposals that arrived meanwhile go
+   * out at once instead of waiting for the next Ready (pipelining, thesis §10.2.1). Only the
+   * leader's replication messages are taken: anything else (e.g. a vote after stepping down)
+   * waits for the Ready and its persistence.
+   */
+  private drainLeaderMessages(): void {
+    this.drainScheduled = false;
+    const r = this.node.raft;
+    if (this.stopped || r.role !== Role.Leader || r.msgs.length === 0) return;
+    const out: Message[] = [];
+    const keep: Message[] = [];
+    for (const m of r.msgs) (LEADER_EARLY.has(m.type) && m.term === r.term ? out : keep).push(m);
+    if (out.length === 0) return;
+    r.msgs = keep;
+    this.transport.send(out);
   }
 
   private async loop(): Promise<void> {
@@ -189,7 +218,12 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     const leading = this.node.raft.role === Role.Leader;
     if (leading) this.transport.send(rd.messages); // §10.2.1: replicate while we write our own copy
     if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
-      await this.storage.save(rd.hardState, rd.entries, rd.snapshot);
+      this.saving = true;
+      try {
+        await this.storage.save(rd.hardState, rd.entries, rd.snapshot);
+      } finally {
+        this.saving = false;
+      }
     }
     if (this.stopped) return;
     if (!leading) this.transport.send(rd.messages); // a follower answers only what it persisted

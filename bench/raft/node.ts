@@ -1,0 +1,50 @@
+// One raft member as a process, serving Raft + RaftKV: used by bench/raft.ts.
+//   node --import tsx --conditions=shoal-src bench/raft/node.ts \
+//     --id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --data /tmp/x/n1 [--cluster-id bench]
+// Env: RAFT_TICK_MS (100), RAFT_ELECTION_TICKS (10). Prints "ready <addr>" once serving.
+import { RaftKVService, RaftService, bindServer, createServer } from '@shoal/api';
+import { KvStateMachine, RaftNode, raftKvService, raftService } from '@shoal/raft';
+
+function arg(name: string, env?: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i >= 0) return process.argv[i + 1];
+  return env ? process.env[env] : undefined;
+}
+
+const id = Number(arg('id', 'RAFT_ID'));
+const peersArg = arg('peers', 'RAFT_PEERS') ?? '';
+const dataDir = arg('data', 'RAFT_DATA');
+if (!id || !peersArg || !dataDir) {
+  process.stderr.write('usage: node.ts --id N --peers 1=host:port,2=… --data DIR\n');
+  process.exit(2);
+}
+const peers = peersArg.split(',').map((p) => {
+  const [i, addr] = p.split('=');
+  return { id: Number(i), addr: addr ?? '' };
+});
+const self = peers.find((p) => p.id === id);
+if (!self) throw new Error(`--peers does not name ${id}`);
+
+const kv = new KvStateMachine();
+const node = await RaftNode.start({
+  id,
+  clusterId: arg('cluster-id', 'RAFT_CLUSTER_ID') ?? 'bench',
+  dataDir,
+  stateMachine: kv,
+  bootstrap: peers,
+  tickMs: Number(process.env.RAFT_TICK_MS ?? 100),
+  electionTicks: Number(process.env.RAFT_ELECTION_TICKS ?? 10),
+});
+const server = createServer();
+server.addService(RaftService, raftService(node));
+server.addService(RaftKVService, raftKvService(node, kv));
+await bindServer(server, self.addr);
+process.stdout.write(`ready ${self.addr}\n`);
+
+const shutdown = async (): Promise<void> => {
+  server.forceShutdown();
+  await node.stop();
+  process.exit(0);
+};
+process.on('SIGTERM', () => void shutdown());
+process.on('SIGINT', () => void shutdown());
