@@ -1,5 +1,28 @@
 // RawNode: the public face of the core. The driver feeds it ticks and messages, and repeatedly
 // takes a Ready (what to persist, send and apply), handles it in order, then calls advance().
+//
+// Contract with the driver (the simulator in test/sim/cluster.ts follows it exactly):
+// - Ready: (1) persist rd.snapshot (storage.applySnapshot), rd.entries (append, overwriting any
+//   conflicting suffix) and rd.hardState, and sync; (2) only then send rd.messages, since some
+//   acknowledge what was just persisted; (3) restore the state machine from rd.snapshot.data if
+//   present, apply rd.committedEntries in order, calling applyConfChange() for ConfChange
+//   entries; collect rd.readStates (a read for that context may be served once the state machine
+//   has applied up to its index); (4) advance(rd). Do not call ready() again before advance().
+//   The leader's own entries count towards commitment only once advance() reports them persisted.
+// - Restart: `new RawNode(config, storage)`. storage.initialState() returns the persisted
+//   HardState and the ConfState *of the latest snapshot* (not the latest applied one): the node
+//   restarts with applied = snapshot index and hands out the committed entries after it again, so
+//   the driver restores the state machine from storage.snapshot().data and re-applies them,
+//   conf changes included.
+// - Snapshots and compaction are driven from above: after applying index i the driver may call
+//   storage.createSnapshot(i, status().confState, stateMachineData) and then
+//   storage.compact(i - keep). When a follower needs entries below storage.firstIndex(), the
+//   leader reads storage.snapshot() and streams it in chunks of maxSnapshotChunk bytes, one
+//   chunk in flight at a time (resent if no progress for 3 heartbeats); the follower hands the
+//   reassembled snapshot out as Ready.snapshot.
+// - A node joining the cluster starts from an empty log whose ConfState is the cluster's
+//   bootstrap configuration (the one the founding members had at index 0), so that replaying the
+//   log's conf changes gives the same result everywhere; or it receives a snapshot.
 import { checkConfChange, cloneConfState, encodeConfChange } from './confchange.js';
 import * as leader from './leader.js';
 import { newMessage } from './message.js';
