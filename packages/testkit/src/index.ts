@@ -1,1 +1,7 @@
-export {};
+// @shoal/testkit: a harness of real shoald processes for integration tests and benchmarks.
+export { startCluster, Cluster, type ClusterOptions } from './cluster.js';
+export { NodeProcess, killAllChildren, shoaldCommand, REPO_ROOT, type ExitInfo, type NodeRoleName } from './process.js';
+export { controlClient, promisifiedClient, type ControlApi, type Promisified, type CallOpts } from './client.js';
+export { waitFor, observed, WaitTimeoutError, type Check, type WaitOptions } from './wait.js';
+export { freePort, freePorts } from './ports.js';
+export * from './services.js';
