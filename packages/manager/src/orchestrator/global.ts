@@ -53,7 +53,7 @@ export function reconcileGlobalInto(service: Service, tasks: readonly Task[], no
   const dirty: Task[] = [];
   for (const [nodeId, nodeTasks] of groupBy(current, (t) => t.nodeId)) {
     const node = nodes.get(nodeId);
-    const active = dedupeActive(nodeTasks, plan);
+    const active = dedupeActive(nodeTasks, plan, service);
     if (service.pendingDelete || !nodeKeepsTasks(node, service)) {
       if (active) plan.setDesired(active, TaskState.SHUTDOWN);
       continue;

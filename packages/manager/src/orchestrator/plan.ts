@@ -2,7 +2,7 @@
 // The functions are pure: read-only objects in, a Plan out. The caller (the leader's loop) applies
 // a plan in one store transaction, and re-runs the function when the store changes or at
 // `plan.wakeAt` (the only timer lives in the caller).
-import { isoTime, NodeAvailability, NodeState, TaskState, HealthState, type Node, type Service, type Task } from '@shoal/api';
+import { isoTime, NodeAvailability, NodeState, TaskState, HealthState, UpdateState, type Node, type Service, type Task } from '@shoal/api';
 import { cachedConstraints, matchConstraints } from '../scheduler/constraint.js';
 import { platformMatches } from '../scheduler/filters.js';
 
@@ -189,8 +189,26 @@ export function groupBy<K>(tasks: readonly Task[], key: (t: Task) => K): Map<K, 
  * Of a slot's active tasks keep the newest; the others are shut down (repairs a slot that somehow
  * got two runnable tasks). Returns the kept task, if any.
  */
-export function dedupeActive(tasks: readonly Task[], plan: PlanBuilder): Task | undefined {
+export function dedupeActive(tasks: readonly Task[], plan: PlanBuilder, service?: Service): Task | undefined {
   const active = tasks.filter(isActive).sort(newestFirst);
-  for (const extra of active.slice(1)) plan.setDesired(extra, TaskState.SHUTDOWN);
-  return active[0];
+  const newest = active[0];
+  for (const extra of active.slice(1)) {
+    // A start-first rolling update keeps the old task running until its replacement is up:
+    // while the service is being updated, the updater (not this repair) retires old-spec tasks.
+    if (service && newest && updaterOwns(service, extra, newest)) continue;
+    plan.setDesired(extra, TaskState.SHUTDOWN);
+  }
+  return newest;
+}
+
+const UPDATING_STATES = new Set([UpdateState.UPDATING, UpdateState.ROLLBACK_STARTED, UpdateState.PAUSED, UpdateState.ROLLBACK_PAUSED, UpdateState.CANARY_WAITING]);
+
+/** `older` runs a previous spec and `newest` the current one while an update is under way. */
+function updaterOwns(service: Service, older: Task, newest: Task): boolean {
+  return UPDATING_STATES.has(service.updateStatus?.state ?? UpdateState.UPDATE_UNKNOWN) && sameSpec(newest, service) && !sameSpec(older, service);
+}
+
+/** Another task of the slot has not stopped yet (a delayed start waits for it: stop-first). */
+export function othersStillRunning(task: Task, slotTasks: readonly Task[]): boolean {
+  return slotTasks.some((o) => o.id !== task.id && !isTerminal(o) && (o.status?.state ?? TaskState.NEW) >= TaskState.ASSIGNED);
 }

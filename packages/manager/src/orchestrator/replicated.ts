@@ -70,7 +70,7 @@ export function reconcileReplicatedInto(service: Service, tasks: readonly Task[]
   // live slots: runnable task, or given up under the current spec
   const live: Array<{ slot: number; active: Task | undefined; slotTasks: Task[] }> = [];
   for (const [slot, slotTasks] of bySlot) {
-    const active = dedupeActive(slotTasks, plan);
+    const active = dedupeActive(slotTasks, plan, service);
     if (active) {
       live.push({ slot, active, slotTasks });
       continue;

@@ -18,7 +18,7 @@
 // Moves the orchestrator makes itself (node down/drained/removed, constraint enforcer, dirty spec)
 // are not restarts: they ignore the condition, have no delay and keep the attempt number.
 import { durationMs, RestartCondition, TaskState, type Service, type Task } from '@shoal/api';
-import { createdAtMs, isTerminal, newTask, nodeLost, type NodeIndex, type PlanBuilder } from './plan.js';
+import { createdAtMs, isTerminal, newTask, nodeLost, othersStillRunning, type NodeIndex, type PlanBuilder } from './plan.js';
 
 export const DEFAULT_RESTART_DELAY_MS = 5_000;
 
@@ -65,9 +65,12 @@ export function shouldRestart(failed: Task, slotTasks: readonly Task[], job: boo
   return true;
 }
 
-/** When a delayed (desired READY) task may start. */
+/**
+ * When a delayed (desired READY) task may start: a restart waits out the restart delay; a task
+ * created by a stop-first update (restart attempt 0) may start as soon as its predecessor stopped.
+ */
 export function startDueAt(t: Task): number {
-  return createdAtMs(t) + restartPolicy(t).delayMs;
+  return createdAtMs(t) + (t.restartAttempt > 0 ? restartPolicy(t).delayMs : 0);
 }
 
 export type SlotOutcome =
@@ -129,7 +132,7 @@ export function superviseTask(
   }
   if (task.desiredState === TaskState.READY) {
     const due = startDueAt(task);
-    if (ctx.now >= due) plan.setDesired(task, TaskState.RUNNING);
+    if (ctx.now >= due && !othersStillRunning(task, slotTasks)) plan.setDesired(task, TaskState.RUNNING);
     else plan.wakeAt(due);
   }
   return 'ok';

@@ -1,0 +1,4 @@
+export * from './config.js';
+export * from './dirty.js';
+export * from './tracker.js';
+export * from './updater.js';

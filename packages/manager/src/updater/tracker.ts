@@ -1,0 +1,33 @@
+// What the updater has seen of its new tasks during this leadership term: when each first ran,
+// and when each was first "done" (running, and healthy when the service has a healthcheck).
+// It is deliberately not persisted: after a leader change the new leader starts watching the
+// tasks again from the moment it sees them (monitor windows restart, conservatively), while the
+// durable progress — which slots were updated and which tasks failed — lives in the service's
+// UpdateStatus, so that no slot is updated twice.
+import { HealthState, TaskState, type Task } from '@shoal/api';
+
+export class UpdateTracker {
+  private readonly runningAt = new Map<string, number>();
+  private readonly doneAt = new Map<string, number>();
+
+  /** Record what `t` looks like at `now`; returns the first times it was seen running and done. */
+  observe(t: Task, now: number, needsHealth: boolean): { runningAt: number | undefined; doneAt: number | undefined } {
+    const state = t.status?.state ?? TaskState.NEW;
+    if (state === TaskState.RUNNING) {
+      if (!this.runningAt.has(t.id)) this.runningAt.set(t.id, now);
+      const healthy = !needsHealth || t.status?.health === HealthState.HEALTHY;
+      if (healthy && !this.doneAt.has(t.id)) this.doneAt.set(t.id, now);
+    }
+    return { runningAt: this.runningAt.get(t.id), doneAt: this.doneAt.get(t.id) };
+  }
+
+  doneTime(id: string): number | undefined {
+    return this.doneAt.get(id);
+  }
+
+  /** Forget tasks that no longer exist (keeps the maps bounded). */
+  retain(ids: ReadonlySet<string>): void {
+    for (const id of this.runningAt.keys()) if (!ids.has(id)) this.runningAt.delete(id);
+    for (const id of this.doneAt.keys()) if (!ids.has(id)) this.doneAt.delete(id);
+  }
+}
