@@ -49,6 +49,8 @@ export function counterIds(prefix = 'id'): () => string {
 export class SharedLog {
   readonly entries: Uint8Array[] = [];
   readonly stores: Store[] = [];
+  /** entries rejected at apply time (counted on the first store) */
+  rejected = 0;
   private queue: { entry: Uint8Array; resolve: (r: { index: number }) => void }[] = [];
 
   proposer(): Proposer {
@@ -74,7 +76,10 @@ export class SharedLog {
     for (const p of q) {
       this.entries.push(p.entry);
       const index = this.entries.length;
-      for (const s of this.stores) s.apply(p.entry, index);
+      this.stores.forEach((s, i) => {
+        const r = s.apply(p.entry, index);
+        if (i === 0 && r.error) this.rejected++;
+      });
       p.resolve({ index });
     }
   }
