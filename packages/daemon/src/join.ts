@@ -14,6 +14,8 @@ import {
   type NodeCertificateStatusRequest,
   type NodeCertificateStatusResponse,
   type RaftJoinRequest,
+  type RaftMembersRequest,
+  type RaftMembersResponse,
   type RaftJoinResponse,
 } from '@shoal/api';
 import { errorMessage, type Logger } from './log.js';
@@ -81,43 +83,52 @@ export async function register(
 }
 
 /**
- * Raft.Join through the leader. A follower answers Unavailable with the leader's address in the
- * error; a leader busy with another membership change answers FailedPrecondition/Unavailable and
- * we retry until the deadline.
+ * Raft.Join through the leader: ask any manager for the members and the leader (Raft.Members),
+ * then Join at the leader. A refusal (not the leader any more, a membership change in progress,
+ * no leader yet) is retried until the deadline.
  */
 export async function raftJoin(addrs: readonly string[], nodeId: string, advertiseAddr: string, log: Logger, deadlineMs = 90_000): Promise<RaftJoinResponse> {
   const until = Date.now() + deadlineMs;
-  const tried = [...addrs];
-  let next: string | undefined;
+  const known = [...addrs];
   let last: unknown;
   for (let attempt = 0; Date.now() < until; attempt++) {
-    const addr = next ?? tried[attempt % tried.length]!;
-    next = undefined;
-    const client = createClient(RaftClient, addr);
+    const via = known[attempt % known.length]!;
+    let target = via;
+    try {
+      const leader = await findLeader(via);
+      if (leader) target = leader;
+      for (const a of leader ? [leader] : []) if (!known.includes(a)) known.push(a);
+    } catch (err) {
+      last = err;
+    }
+    const client = createClient(RaftClient, target);
     try {
       const res = await unary<RaftJoinRequest, RaftJoinResponse>((r, m, o, cb) => client.join(r, m, o, cb), { nodeId, addr: advertiseAddr }, RPC_MS * 3);
-      if (!res.raftId) throw new ShoalError('Internal', `${addr}: Raft.Join returned no raft id`);
-      log.info('joined raft', { via: addr, raftId: res.raftId, members: res.members.length });
+      if (!res.raftId) throw new ShoalError('Internal', `${target}: Raft.Join returned no raft id`);
+      log.info('joined raft', { via: target, raftId: res.raftId, members: res.members.length });
       return res;
     } catch (err) {
       last = err;
-      if (err instanceof ShoalError && err.leader) {
-        const leaderAddr = leaderAddrOf(err.leader);
-        if (leaderAddr && leaderAddr !== addr) {
-          log.info('not the leader; following to the leader', { addr, leader: leaderAddr });
-          next = leaderAddr;
-          if (!tried.includes(leaderAddr)) tried.push(leaderAddr);
-          continue;
-        }
-      }
       if (err instanceof ShoalError && (err.code === 'PermissionDenied' || err.code === 'InvalidArgument' || err.code === 'AlreadyExists')) throw err;
-      log.warn('raft join not accepted yet; retrying', { addr, err: errorMessage(err) });
+      log.warn('raft join not accepted yet; retrying', { addr: target, err: errorMessage(err) });
       await sleep(Math.min(2_000, 100 * 2 ** Math.min(attempt, 5)));
     } finally {
       client.close();
     }
   }
   throw new ShoalError('Unavailable', `could not join raft within ${deadlineMs} ms: ${errorMessage(last)}`, { cause: last });
+}
+
+/** The leader's address according to the manager at `addr` (Raft.Members), if it knows one. */
+async function findLeader(addr: string): Promise<string | undefined> {
+  const client = createClient(RaftClient, addr);
+  try {
+    const res = await unary<RaftMembersRequest, RaftMembersResponse>((r, m, o, cb) => client.members(r, m, o, cb), {}, RPC_MS / 2);
+    if (!res.leader) return undefined;
+    return res.members.find((m) => m.raftId === res.leader)?.addr || undefined;
+  } finally {
+    client.close();
+  }
 }
 
 /** The leader metadata is "raftId@addr", "nodeId@addr" or just "addr". */

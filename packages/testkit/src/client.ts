@@ -29,13 +29,25 @@ export interface CallOpts {
   timeoutMs?: number;
 }
 
+type Builtin = Date | Buffer | Uint8Array | string | number | boolean | bigint | undefined | null;
+/** A request where every nested message may be partial (filled by the codec's fromPartial). */
+export type DeepPartial<T> = T extends Builtin
+  ? T
+  : T extends readonly (infer U)[]
+    ? DeepPartial<U>[]
+    : T extends { $case: string }
+      ? { [K in keyof T]?: DeepPartial<T[K]> } & { $case: T['$case'] }
+      : T extends object
+        ? { [K in keyof T]?: DeepPartial<T[K]> }
+        : Partial<T>;
+
 /** Every unary method of a service definition as `(req) => Promise<res>`. */
 export type Promisified<S> = {
   [K in keyof S as S[K] extends { requestStream: false; responseStream: false } ? K : never]: S[K] extends {
     requestSerialize: (v: infer Req) => Buffer;
     responseDeserialize: (b: Buffer) => infer Res;
   }
-    ? (req: Partial<Req>, opts?: CallOpts) => Promise<Res>
+    ? (req: DeepPartial<Req>, opts?: CallOpts) => Promise<Res>
     : never;
 } & { close(): void; readonly addr: string };
 
