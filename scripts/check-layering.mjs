@@ -43,11 +43,13 @@ function walk(dir) {
   });
 }
 
-const IMPORT_RE = /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[^'"`;]*?\sfrom\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm;
+const IMPORT_RE = /(?:^|[\s;])(?:import|export)\s+(type\s+)?(?:[^'"`;]*?\sfrom\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm;
+// Every import, with whether it is type-only (erased at run time: it counts for the layering
+// rules but cannot form a run-time import cycle).
 function importsOf(file) {
   const src = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
   const out = [];
-  for (const m of src.matchAll(IMPORT_RE)) out.push(m[1] ?? m[2]);
+  for (const m of src.matchAll(IMPORT_RE)) out.push({ spec: m[2] ?? m[3], typeOnly: !!m[1] });
   return out;
 }
 
@@ -71,7 +73,7 @@ for (const pkg of pkgs) {
   for (const file of [...srcFiles, ...walk(join(pkgsDir, pkg, 'test'))]) {
     const rel = relative(root, file);
     const edges = [];
-    for (const spec of importsOf(file)) {
+    for (const { spec, typeOnly } of importsOf(file)) {
       const m = /^@shoal\/([^/]+)/.exec(spec);
       if (m) {
         const target = m[1];
@@ -85,7 +87,7 @@ for (const pkg of pkgs) {
         if (/\/packages\/[^/]+\//.test(target) && !target.startsWith(join(pkgsDir, pkg) + '/')) {
           errors.push(`${rel} imports ${spec}: reaching into another package by relative path; import its package name`);
         }
-        edges.push(target);
+        if (!typeOnly) edges.push(target);
       }
     }
     fileGraph.set(file, edges);

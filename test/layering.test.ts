@@ -73,3 +73,22 @@ test('an import cycle inside a package is reported with its path', (t) => {
   t.is(r.code, 1);
   t.regex(r.err, /import cycle in packages\/store: packages\/store\/src\/a\.ts -> packages\/store\/src\/b\.ts -> packages\/store\/src\/a\.ts/);
 });
+
+test('a type-only import does not form a run-time cycle, but still counts for layering', (t) => {
+  const ok = check(
+    tree({
+      'packages/raft/package.json': pkg('raft'),
+      'packages/raft/src/a.ts': "import type { B } from './b.js';\nexport class A { b?: B }\n",
+      'packages/raft/src/b.ts': "import { A } from './a.js';\nexport class B { a = new A() }\n",
+    }),
+  );
+  t.is(ok.code, 0, ok.err);
+  const bad = check(
+    tree({
+      'packages/agent/package.json': pkg('agent'),
+      'packages/agent/src/index.ts': "import type { Store } from '@shoal/store';\nexport type S = Store;\n",
+    }),
+  );
+  t.is(bad.code, 1);
+  t.regex(bad.err, /agent must never import store/);
+});

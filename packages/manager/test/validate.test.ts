@@ -6,6 +6,9 @@ import {
   ResolutionMode,
   UpdateFailureAction,
   isShoalError,
+  type NodeRole,
+  type RestartCondition,
+  type UpdateOrder,
   type ConfigSpec,
   type NetworkSpec,
   type SecretSpec,
@@ -127,7 +130,7 @@ test('update and rollback config ranges', (t) => {
   t.deepEqual(f({ parallelism: 0 }), []);
   t.deepEqual(f({ delay: { seconds: -1, nanos: 0 } }), ['update.delay']);
   t.deepEqual(f({ monitor: { seconds: 0, nanos: -5 } }), ['update.monitor']);
-  t.deepEqual(f({ order: 7 }), ['update.order']);
+  t.deepEqual(f({ order: 7 as number as UpdateOrder }), ['update.order']);
   t.deepEqual(f({ failureAction: -1 }), ['update.failure_action']);
   t.deepEqual(f({ canary: { enabled: true, autoPromoteAfter: { seconds: -3, nanos: 0 } } }), ['update.canary.auto_promote_after']);
   t.deepEqual(f({ maxFailureRatio: 2 }, 'rollback'), ['rollback.max_failure_ratio']);
@@ -152,7 +155,7 @@ test('resources: non-negative, reservations within limits, pids only limited', (
 test('restart policy', (t) => {
   const f = (r: NonNullable<NonNullable<ServiceSpec['task']>['restart']>) => fields(validateServiceSpec(svc((s) => (s.task!.restart = r))));
   t.deepEqual(f({ condition: 2, maxAttempts: 3, delay: { seconds: 5, nanos: 0 } }), []);
-  t.deepEqual(f({ condition: 9, maxAttempts: 0 }), ['task.restart.condition']);
+  t.deepEqual(f({ condition: 9 as number as RestartCondition, maxAttempts: 0 }), ['task.restart.condition']);
   t.deepEqual(f({ condition: 0, maxAttempts: -1 }), ['task.restart.max_attempts']);
   t.deepEqual(f({ condition: 0, maxAttempts: 0, delay: { seconds: -1, nanos: 0 } }), ['task.restart.delay']);
   t.deepEqual(f({ condition: 0, maxAttempts: 0, window: { seconds: -60, nanos: 0 } }), ['task.restart.window']);
@@ -349,7 +352,7 @@ test('config specs and immutability of data', (t) => {
 
 test('node and cluster specs', (t) => {
   t.deepEqual(validateNodeSpec({ annotations: { name: '', labels: { zone: 'a' } }, desiredRole: 1, availability: 2 }), []);
-  t.deepEqual(fields(validateNodeSpec({ desiredRole: 5, availability: 0 })), ['desired_role']);
+  t.deepEqual(fields(validateNodeSpec({ desiredRole: 5 as number as NodeRole, availability: 0 })), ['desired_role']);
   t.deepEqual(fields(validateNodeSpec({ desiredRole: 0, availability: -1 })), ['availability']);
   t.deepEqual(fields(validateNodeSpec({ annotations: { name: '', labels: { '': 'x' } }, desiredRole: 0, availability: 0 })), ['annotations.labels']);
   t.deepEqual(validateClusterSpec({ orchestration: { taskHistoryRetentionLimit: 5 }, dispatcher: { heartbeatPeriod: { seconds: 5, nanos: 0 } } }), []);
