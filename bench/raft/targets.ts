@@ -70,7 +70,8 @@ export class ShoalTarget implements Target {
   private spawnMember(i: number): ChildProcess {
     const peers = this.addrs.map((a, j) => `${j + 1}=${a}`).join(',');
     const log = createWriteStream(join(this.dir, `shoal-${i + 1}.log`), { flags: 'a' });
-    const p = spawn(process.execPath, ['--import', 'tsx', '--conditions=shoal-src', this.entry, '--id', String(i + 1), '--peers', peers, '--data', join(this.dir, `shoal-n${i + 1}`)], {
+    const extra = process.env.RAFT_NODE_ARGS ? process.env.RAFT_NODE_ARGS.split(' ') : []; // e.g. --cpu-prof
+    const p = spawn(process.execPath, [...extra, '--import', 'tsx', '--conditions=shoal-src', this.entry, '--id', String(i + 1), '--peers', peers, '--data', join(this.dir, `shoal-n${i + 1}`)], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     p.stderr?.pipe(log);

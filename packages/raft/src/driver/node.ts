@@ -99,12 +99,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
           this.node.reportSnapshot(id, false);
           this.notify();
         },
-        onStreamBroken: (id, reason) => {
-          if (this.stopped) return;
-          if (id === this.node.raft.lead) this.log.info('stream to the leader broke: starting a pre-vote now', { leader: id, reason });
-          this.node.peerStreamBroken(id);
-          this.notify();
-        },
+        onStreamBroken: (id, reason) => this.onStreamBroken(id, reason),
       },
     });
   }
@@ -163,6 +158,25 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     for (const id of [...this.members.keys()]) if (!keep.has(id) || this.removed.has(id)) this.members.delete(id);
     this.applied = snap.metadata.index;
     this.snapshotIndex = snap.metadata.index;
+  }
+
+  /**
+   * The stream to or from `id` broke. If `id` leads, it most likely died: stop honouring its
+   * lease at once (so that we grant the pre-votes of others who saw the same), and start our own
+   * pre-vote after a short random delay. Without the delay every follower campaigns at the same
+   * instant, they split the vote and the election falls back to the timeout.
+   */
+  private onStreamBroken(id: NodeId, reason: string): void {
+    const r = this.node.raft;
+    if (this.stopped || id !== r.lead || r.role === Role.Leader) return;
+    this.log.info('stream to the leader broke: pre-vote soon', { leader: id, reason });
+    r.electionElapsed = Math.max(r.electionElapsed, this.o.electionTicks);
+    const delay = Math.random() * Math.min(150, this.o.tickMs * 1.5);
+    setTimeout(() => {
+      if (this.stopped) return;
+      this.node.peerStreamBroken(id); // a no-op if someone else already won
+      this.notify();
+    }, delay).unref();
   }
 
   private tick(): void {

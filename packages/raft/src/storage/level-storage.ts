@@ -176,7 +176,10 @@ export class LevelStorage implements RaftStorageReader {
       const hs = hardState ?? this.hs;
       if (hardState) ops.push({ type: 'put', key: KEY_HARD_STATE, value: encodeHardState(hardState) });
       if (ops.length === 0) return;
-      await this.write(ops);
+      // like etcd's WAL: a change of the commit index alone need not be synced (it is recovered
+      // from the leader); entries, snapshots, term and vote always are
+      const mustSync = entries.length > 0 || snapshot !== undefined || hs.term !== this.hs.term || hs.vote !== this.hs.vote;
+      await this.write(ops, mustSync);
       this.snap = snap;
       this.offset = offset;
       this.offsetTerm = offsetTerm;
@@ -217,9 +220,9 @@ export class LevelStorage implements RaftStorageReader {
     });
   }
 
-  private async write(ops: BatchOp[]): Promise<void> {
+  private async write(ops: BatchOp[], sync = true): Promise<void> {
     if (this.closed) throw new RaftError('Unavailable', 'raft storage is closed');
-    await this.db.batch(ops, { sync: this.sync });
+    await this.db.batch(ops, { sync: this.sync && sync });
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {

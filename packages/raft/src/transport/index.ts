@@ -1,3 +1,4 @@
 export { RaftTransport, type TransportHandler, type TransportOptions } from './transport.js';
 export { messageToWire, messageFromWire } from './codec.js';
 export { createLogger, type Logger, type LogLevel } from './logger.js';
+export { serverNoDelay } from './nodelay.js';
