@@ -27,7 +27,7 @@ function withNodeFlags(cmd: Command, opts: { creating: boolean }): Command {
     .option('--containerd-socket <path>', `containerd socket for --runtime cri (default ${DEFAULTS.containerdSocket})`)
     .option('--heartbeat-period <duration>', `agent heartbeat period the dispatcher asks for (default ${DEFAULTS.heartbeatPeriod})`)
     .option('--hostname <name>', 'node hostname (default: the OS hostname)')
-    .option('--labels <k=v...>', 'node labels (repeatable, or comma separated)', collect)
+    .option('--labels <k=v>', 'node labels (repeat the flag, or k=v,k2=v2)', collect)
     .addOption(new Option('--log-level <level>').choices(['debug', 'info', 'warn', 'error']))
     .addOption(new Option('--log-format <format>', 'default: human on a terminal, else json').choices(['json', 'human']));
   return cmd;
