@@ -2,6 +2,7 @@
 import { ShoalError, type ReadOptions } from '@shoal/api';
 import type { RandomBytes } from '../ca/join-tokens.js';
 import type { ManagerState, ReadTx } from '../state/state.js';
+import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 
 export interface ControlDeps {
@@ -14,6 +15,8 @@ export interface ControlDeps {
   /** Dispatcher addresses of the managers (GetJoinTokens) */
   managerAddrs?: () => string[];
   log: Logger;
+  /** time of update statuses written by the API (rollback start); default the real clock */
+  clock?: Clock;
 }
 
 export async function read<R>(deps: ControlDeps, opts: ReadOptions | undefined, fn: (tx: ReadTx) => R): Promise<R> {

@@ -1,5 +1,6 @@
 // Control API: services and tasks.
 import {
+  isoTime,
   ShoalError,
   TaskState,
   UpdateState,
@@ -27,6 +28,7 @@ import {
   type UpdateServiceResponse,
 } from '@shoal/api';
 import type { ReadTx } from '../state/state.js';
+import { realClock } from '../util/clock.js';
 import { lookup, notFound, read, requireId, type ControlDeps } from './deps.js';
 import { annotated, matchFilters, taskFilterable } from './filters.js';
 import { assertServiceSpec, checkPortConflicts, validateServiceUpdate, type SpecRefs } from './validate.js';
@@ -121,6 +123,9 @@ export async function updateService(d: ControlDeps, req: UpdateServiceRequest): 
     cur.previousSpecVersion = cur.specVersion;
     cur.spec = spec;
     cur.endpoint = { spec: spec.endpoint, ports: cur.endpoint?.ports ?? [], virtualIps: cur.endpoint?.virtualIps ?? [] };
+    // a new spec starts a new update (as in SwarmKit): the updater must not carry over the slots
+    // an earlier update already did
+    cur.updateStatus = undefined;
     return cur;
   });
   d.log.info('service updated', { serviceId: service.id });
@@ -150,7 +155,14 @@ export async function rollbackService(d: ControlDeps, req: RollbackServiceReques
     cur.previousSpecVersion = cur.specVersion;
     cur.specVersion = pv;
     cur.endpoint = { spec: prev.endpoint, ports: cur.endpoint?.ports ?? [], virtualIps: cur.endpoint?.virtualIps ?? [] };
-    cur.updateStatus = { state: UpdateState.ROLLBACK_STARTED, message: 'manually requested rollback', updated: [], failures: 0, failedTasks: [] };
+    cur.updateStatus = {
+      state: UpdateState.ROLLBACK_STARTED,
+      startedAt: isoTime((d.clock ?? realClock).now()),
+      message: 'manually requested rollback',
+      updated: [],
+      failures: 0,
+      failedTasks: [],
+    };
     return cur;
   });
   return { service };

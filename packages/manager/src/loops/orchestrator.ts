@@ -1,0 +1,131 @@
+// The orchestrator loop: on service, task and node changes, runs the pure orchestrators
+// (reconcileService, which includes history retention, and enforceConstraints) for the services
+// concerned and applies their plans in store transactions. Dirty tasks (running an old spec) are
+// left to the updater loop (ctx.updater = deferToRollingUpdater). Restart delays come back as
+// plan.wakeAt and are honoured with timers on the injected clock. Tasks of removed services are
+// deleted once they never reached a node or have stopped.
+import { TaskState, type Node, type Task } from '@shoal/api';
+import type { LeaderLoop, LoopContext } from '../leader-loops.js';
+import { enforceConstraints, reconcileService, DEFAULT_HISTORY_LIMIT, indexNodes, type OrchestratorContext, type Plan } from '../orchestrator/index.js';
+import type { Commit, ReadTx } from '../state/state.js';
+import { deferToRollingUpdater } from '../updater/index.js';
+import { DEFAULT_BATCH, follow, planIsEmpty, planSize, Pump, untilAborted, WakeTimers, writePlan, type LoopDeps } from './common.js';
+
+export class OrchestratorLoop implements LeaderLoop {
+  readonly name = 'orchestrator';
+  constructor(private readonly d: LoopDeps) {}
+
+  async run(ctx: LoopContext): Promise<void> {
+    const { state, clock } = this.d;
+    const batch = this.d.batchSize ?? DEFAULT_BATCH;
+    const dirty = new Set<string>();
+    let enforce = true;
+    let everything = true;
+    const timers = new WakeTimers(clock, (id) => {
+      dirty.add(id);
+      pump.kick();
+    });
+    const pump = new Pump(() => pass(), ctx.signal, ctx.log);
+
+    const onCommit = (c: Commit): void => {
+      for (const ch of c.changes) {
+        if (ch.table === 'services') dirty.add(ch.object.id);
+        else if (ch.table === 'tasks') dirty.add((ch.object as Task).serviceId);
+        else if (ch.table === 'nodes') {
+          everything = true; // a node went down, was drained, or changed labels: every service may move
+          enforce = true;
+        } else if (ch.table === 'cluster') everything = true;
+      }
+      pump.kick();
+    };
+
+    const pass = async (): Promise<void> => {
+      const now = clock.now();
+      const octx = (tx: ReadTx): OrchestratorContext => ({
+        now,
+        newId: this.d.newId,
+        historyLimit: tx.all('cluster')[0]?.spec?.orchestration?.taskHistoryRetentionLimit ?? DEFAULT_HISTORY_LIMIT,
+        updater: deferToRollingUpdater,
+      });
+      if (enforce) {
+        // alone in its transaction: the services it touches are planned again from its commit
+        enforce = false;
+        const p = state.view((tx) => enforceConstraints(tx.all('nodes'), tx.all('tasks'), octx(tx)));
+        if (!planIsEmpty(p)) {
+          try {
+            await state.update((tx) => {
+              ctx.checkLeader();
+              writePlan(tx, p);
+            });
+          } catch (err) {
+            enforce = true;
+            throw err;
+          }
+        }
+      }
+      const { plans, ids } = state.view((tx) => {
+        const c = octx(tx);
+        const nodes = indexNodes(tx.all('nodes'));
+        if (everything) for (const s of tx.all('services')) dirty.add(s.id);
+        everything = false;
+        const ids = [...dirty];
+        dirty.clear();
+        const plans: { serviceIds: string[]; plan: Plan }[] = [];
+        for (const id of ids) {
+          const p = this.planFor(tx, id, nodes, c);
+          if (p.wakeAt !== undefined) timers.at(id, p.wakeAt);
+          if (!planIsEmpty(p)) plans.push({ serviceIds: [id], plan: p });
+        }
+        return { plans, ids };
+      });
+      if (plans.length === 0) return;
+      ctx.log.debug('orchestrator pass', { services: ids.length, plans: plans.length });
+      // several services per transaction, up to `batch` objects; a conflict redoes those services
+      let group: typeof plans = [];
+      let size = 0;
+      const flush = async (): Promise<void> => {
+        const g = group;
+        group = [];
+        size = 0;
+        if (g.length === 0) return;
+        try {
+          await state.update((tx) => {
+            ctx.checkLeader();
+            for (const { plan } of g) writePlan(tx, plan);
+          });
+        } catch (err) {
+          for (const { serviceIds } of g) for (const id of serviceIds) dirty.add(id);
+          throw err;
+        }
+      };
+      for (const p of plans) {
+        if (size > 0 && size + planSize(p.plan) > batch) await flush();
+        group.push(p);
+        size += planSize(p.plan);
+      }
+      await flush();
+    };
+
+    follow(state, ctx.signal, onCommit);
+    pump.kick(); // the full read: every service, and the enforcer
+    try {
+      await untilAborted(ctx, pump.failed);
+    } finally {
+      timers.cancelAll();
+    }
+  }
+
+  private planFor(tx: ReadTx, serviceId: string, nodes: ReadonlyMap<string, Node>, octx: OrchestratorContext): Plan {
+    const tasks = tx.tasksByService(serviceId);
+    const service = tx.get('services', serviceId);
+    if (service) return reconcileService(service, tasks, nodes, octx);
+    // removed service: delete tasks that never reached a node or have stopped; the rest are
+    // told to go (the Control API did) and are deleted once their agents report them stopped
+    const del: string[] = [];
+    for (const t of tasks) {
+      const st = t.status?.state ?? TaskState.NEW;
+      if (st < TaskState.ASSIGNED || st > TaskState.RUNNING) del.push(t.id);
+    }
+    return { create: [], update: [], delete: del };
+  }
+}
