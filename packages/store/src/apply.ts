@@ -4,7 +4,7 @@
 // entry's index and createdAt/updatedAt come from the timestamp inside the entry.
 import { ShoalError, type Meta } from '@shoal/api';
 import type { Edit } from './btree.js';
-import { decodeEntry } from './codec.js';
+import { asBuffer, decodeEntry } from './codec.js';
 import { deepFreeze } from './freeze.js';
 import { KIND_POS, schemaOf, type Stored } from './schema.js';
 import { TableWriter } from './table.js';
@@ -26,7 +26,7 @@ export function applyEntry(state: StoreState, entry: Uint8Array, index: number):
   if (entry.length === 0) return { ok: true, state: { index, tables: state.tables }, events: [] };
   let decoded;
   try {
-    decoded = decodeEntry(entry);
+    decoded = decodeEntry(asBuffer(entry));
   } catch (err) {
     return rejected(err as ShoalError);
   }

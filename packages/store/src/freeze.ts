@@ -9,12 +9,15 @@ export function deepFreeze<T>(obj: T): T {
   return obj;
 }
 
+// Buffer#slice does not copy; Uint8Array#slice does
+const copyBytes = (v: Uint8Array): Uint8Array => Uint8Array.prototype.slice.call(v);
+
 function freeze(o: object): void {
   if (Array.isArray(o)) {
     for (let i = 0; i < o.length; i++) {
       const v: unknown = o[i];
       if (typeof v === 'object' && v !== null) {
-        if (v instanceof Uint8Array) o[i] = v.slice();
+        if (v instanceof Uint8Array) o[i] = copyBytes(v);
         else freeze(v);
       }
     }
@@ -23,7 +26,7 @@ function freeze(o: object): void {
     for (const k in rec) {
       const v = rec[k];
       if (typeof v === 'object' && v !== null) {
-        if (v instanceof Uint8Array) rec[k] = v.slice();
+        if (v instanceof Uint8Array) rec[k] = copyBytes(v);
         else freeze(v);
       }
     }

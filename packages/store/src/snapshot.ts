@@ -7,7 +7,7 @@
 // function of the state alone: snapshot -> restore -> snapshot gives the same bytes. Indexes are
 // rebuilt on restore.
 import { ShoalError } from '@shoal/api';
-import { BinReader, BinWriter } from './codec.js';
+import { BinReader, BinWriter, asBuffer } from './codec.js';
 import { deepFreeze } from './freeze.js';
 import { KIND_POS, SCHEMAS, schemaByCode, type Stored } from './schema.js';
 import { TableState, TableWriter } from './table.js';
@@ -31,7 +31,7 @@ export function encodeSnapshot(state: StoreState): Uint8Array {
 
 export function decodeSnapshot(bytes: Uint8Array): StoreState {
   try {
-    const r = new BinReader(bytes);
+    const r = new BinReader(asBuffer(bytes));
     if (r.u8() !== MAGIC || r.u8() !== MAGIC) throw new Error('not a store snapshot');
     const format = r.u8();
     if (format !== FORMAT) throw new Error(`unknown snapshot format ${format}`);
