@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { NodeRole, NodeState, ShoalError, type JoinTokens, type Node } from '@shoal/api';
 import { controlClient, type ControlApi } from './client.js';
 import { NodeProcess, type NodeRoleName } from './process.js';
+import { fetchText, parseMetrics, type Sample } from './metrics.js';
 import { freePorts } from './ports.js';
 import { observed, waitFor } from './wait.js';
 
@@ -218,6 +219,21 @@ export class Cluster {
     await node.kill(signal);
   }
 
+  /** Freeze a node (SIGSTOP): its sockets stay open but it says nothing — a quiet partition. */
+  freeze(node: NodeProcess): void {
+    if (!node.pid || !node.running) throw new Error(`${node.name} is not running`);
+    process.kill(node.pid, 'SIGSTOP');
+  }
+
+  thaw(node: NodeProcess): void {
+    if (node.pid && node.running) process.kill(node.pid, 'SIGCONT');
+  }
+
+  /** The node's /metrics, parsed. */
+  async metrics(node: NodeProcess): Promise<Sample[]> {
+    return parseMetrics(await fetchText(`http://${node.metricsAddr}/metrics`));
+  }
+
   /** Start a stopped node again from its data dir (`shoald run`). */
   async restart(node: NodeProcess, opts: { wait?: boolean } = {}): Promise<void> {
     if (node.running) await node.stop();
@@ -241,6 +257,7 @@ export class Cluster {
     this.stopped = true;
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
+    for (const n of this.nodes) this.thaw(n);
     await Promise.all(this.nodes.map((n) => n.stop(5_000).catch(() => n.kill('SIGKILL'))));
     for (const n of this.nodes) n.close();
     const keep = opts.keepDir ?? this.opts.keepDir ?? process.env['SHOAL_KEEP_TMP'] === '1';

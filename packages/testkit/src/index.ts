@@ -4,4 +4,5 @@ export { NodeProcess, killAllChildren, shoaldCommand, REPO_ROOT, type ExitInfo, 
 export { controlClient, promisifiedClient, type ControlApi, type Promisified, type CallOpts } from './client.js';
 export { waitFor, observed, WaitTimeoutError, type Check, type WaitOptions } from './wait.js';
 export { freePort, freePorts } from './ports.js';
+export { fetchText, parseMetrics, metricValue, type Sample } from './metrics.js';
 export * from './services.js';

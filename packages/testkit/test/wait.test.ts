@@ -22,3 +22,12 @@ test('errors thrown by the check are observations, not failures', async (t) => {
   const err = await t.throwsAsync(waitFor('never', () => { throw new Error('no leader'); }, 30, { intervalMs: 5 }));
   t.regex(err!.message, /last observed: Error: no leader/);
 });
+
+test('parseMetrics reads samples with labels', async (t) => {
+  const { parseMetrics, metricValue } = await import('../src/metrics.js');
+  const s = parseMetrics('# HELP x\n# TYPE x gauge\nshoal_tasks{state="running"} 4\nshoal_raft_term 3\nq{a="x\\"y",b="2"} 1.5\n');
+  t.is(metricValue(s, 'shoal_tasks', { state: 'running' }), 4);
+  t.is(metricValue(s, 'shoal_raft_term'), 3);
+  t.is(metricValue(s, 'q', { a: 'x"y' }), 1.5);
+  t.is(metricValue(s, 'nope'), undefined);
+});
