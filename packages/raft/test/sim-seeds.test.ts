@@ -18,3 +18,14 @@ test(`raft simulation: ${COUNT} seeds keep every invariant and recover after fau
   t.log(`${COUNT} seeds, ${committed} entries committed, ${((Date.now() - started) / 1000).toFixed(1)} s`);
   t.deepEqual(failures, [], failures.join('\n'));
 });
+
+test('raft simulation, crash-heavy profile: 100 seeds', (t) => {
+  const failures: string[] = [];
+  for (let seed = 1; seed <= 100; seed++) {
+    const res = runSeed({ seed, profile: 'crashy' });
+    if (!res.ok) {
+      failures.push(`raft sim: seed ${seed} failed: ${res.reason}\n  replay: npm run sim:raft -- --seed ${seed} --trace --profile crashy`);
+    }
+  }
+  t.deepEqual(failures, [], failures.join('\n'));
+});

@@ -9,18 +9,15 @@ import { EntryType, MessageType, NONE, RaftError, Role, type Entry, type Message
 export function maybeSendAppend(r: Raft, to: NodeId, sendIfEmpty: boolean): boolean {
   const pr = r.prs.get(to);
   if (!pr || to === r.id || pr.isPaused()) return false;
-  let prevTerm: number;
-  let ents: Entry[];
-  try {
-    prevTerm = r.log.term(pr.next - 1);
-    ents = r.log.entriesFrom(pr.next, r.cfg.maxSizePerMsg);
-  } catch (err) {
-    if (!(err instanceof RaftError) || err.code !== 'Compacted') throw err;
+  if (pr.next > r.log.lastIndex() + 1) pr.next = r.log.lastIndex() + 1; // never past our log
+  const prevTerm = r.log.maybeTerm(pr.next - 1);
+  if (prevTerm === undefined || pr.next < r.log.firstIndex()) {
     // the follower is behind our compacted log: send a snapshot, in chunks
     pr.becomeSnapshot(r.log.snapshot());
     sendSnapshotChunk(r, pr);
     return true;
   }
+  const ents: Entry[] = r.log.entriesFrom(pr.next, r.cfg.maxSizePerMsg);
   if (ents.length === 0 && !sendIfEmpty) return false;
   r.send({ type: MessageType.Append, to, index: pr.next - 1, logTerm: prevTerm, entries: ents, commit: r.log.committed });
   const last = ents.length > 0 ? (ents[ents.length - 1] as Entry).index : pr.next - 1;

@@ -101,9 +101,16 @@ export class RaftLog {
 
   /** term of entry i; throws RaftError('Compacted') below the log, ('Unavailable') past its end */
   term(i: number): number {
+    const t = this.maybeTerm(i);
+    if (t !== undefined) return t;
     const dummy = this.firstIndex() - 1;
     if (i < dummy) throw new RaftError('Compacted', `index ${i} is compacted (first ${dummy + 1})`);
-    if (i > this.lastIndex()) throw new RaftError('Unavailable', `index ${i} is past the last index`);
+    throw new RaftError('Unavailable', `index ${i} is past the last index`);
+  }
+
+  /** term of entry i, or undefined if it is compacted or past the end (no exception: hot path) */
+  maybeTerm(i: number): number | undefined {
+    if (i < this.firstIndex() - 1 || i > this.lastIndex()) return undefined;
     const t = this.unstable.maybeTerm(i);
     if (t !== undefined) return t;
     return this.storage.term(i);
@@ -111,11 +118,7 @@ export class RaftLog {
 
   /** term of i, or 0 if unknown */
   zeroTermOnErr(i: number): number {
-    try {
-      return this.term(i);
-    } catch {
-      return 0;
-    }
+    return this.maybeTerm(i) ?? 0;
   }
 
   lastTerm(): number {
@@ -123,11 +126,7 @@ export class RaftLog {
   }
 
   matchTerm(i: number, t: number): boolean {
-    try {
-      return this.term(i) === t;
-    } catch {
-      return false;
-    }
+    return this.maybeTerm(i) === t;
   }
 
   isUpToDate(lastIndex: number, lastTerm: number): boolean {

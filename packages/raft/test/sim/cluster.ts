@@ -19,6 +19,8 @@ export interface SimOptions {
   chaosTicks?: number;
   /** ticks allowed after healing for a leader to emerge and everything to commit */
   livenessBound?: number;
+  /** 'crashy': leaders crash and restart often and Appends carry one entry (Figure 8 pressure) */
+  profile?: 'mixed' | 'crashy';
 }
 
 /** one client operation in the history (ret undefined: outcome unknown) */
@@ -108,6 +110,13 @@ export class Simulation {
       transfer: r.float() * 0.005,
       op: 0.05 + r.float() * 0.3,
     };
+    if (opts.profile === 'crashy') {
+      this.cfgBase.maxSizePerMsg = 1;
+      this.rates.crash = 0.02 + this.rates.crash * 3;
+      this.rates.restart = 0.1 + this.rates.restart;
+      this.rates.conf = 0;
+      this.crashReadyRate = 0.01;
+    }
     const size = r.range(3, 5);
     const voters = Array.from({ length: size }, (_, i) => i + 1);
     this.nextNodeId = size + 1;

@@ -1,6 +1,7 @@
 // Entry point of the Raft simulation:
 //   npm run sim:raft -- --seeds 10000        soak: seeds 1..10000 (or --from N)
 //   npm run sim:raft -- --seed N [--trace]   replay one seed, optionally printing its trace
+//   --profile crashy                         frequent leader crashes, one entry per Append
 import { runSeed } from './cluster.js';
 import { checkHistory } from './linearizability.js';
 
@@ -10,6 +11,7 @@ function arg(name: string): string | undefined {
 }
 
 const trace = process.argv.includes('--trace');
+const profile = arg('--profile') === 'crashy' ? 'crashy' : 'mixed';
 const one = arg('--seed');
 const seeds = one !== undefined ? [Number(one)] : range(Number(arg('--from') ?? 1), Number(arg('--seeds') ?? 100));
 
@@ -21,7 +23,7 @@ const start = Date.now();
 let failed = 0;
 let ops = 0;
 for (const seed of seeds) {
-  const res = runSeed({ seed, ...(trace ? { trace: (l: string) => console.log(l) } : {}) });
+  const res = runSeed({ seed, profile, ...(trace ? { trace: (l: string) => console.log(l) } : {}) });
   let reason = res.reason;
   if (res.ok) {
     const lin = checkHistory(res.history);
@@ -31,7 +33,7 @@ for (const seed of seeds) {
   if (reason !== undefined) {
     failed++;
     console.log(`raft sim: seed ${seed} failed: ${reason}`);
-    console.log(`  replay: npm run sim:raft -- --seed ${seed} --trace`);
+    console.log(`  replay: npm run sim:raft -- --seed ${seed} --trace${profile === 'crashy' ? ' --profile crashy' : ''}`);
   } else if (one !== undefined) {
     console.log(`raft sim: seed ${seed} ok after ${res.ticks} ticks`, JSON.stringify(res.stats));
   }
