@@ -11,10 +11,10 @@ import type { DaemonConfig } from './config.js';
 import type { NodeIdentityFile } from './identity.js';
 import { checkMembership } from './join.js';
 import { errorMessage, type Logger } from './log.js';
-import { createManager, type ManagerHandle, type RaftPeer } from './manager-host.js';
+import { createManager, type ManagerHandle, type ManagerServices, type RaftPeer } from './manager-host.js';
 import { agentRegistry, MetricsServer, registrySource, type MetricsSource } from './metrics.js';
 import { createRuntime } from './runtime.js';
-import { nodeHealth, startServers, stopServer, type NodeServers } from './servers.js';
+import { lazyService, nodeHealth, startServers, stopServer, type NodeServers } from './servers.js';
 
 export interface DaemonOptions {
   config: DaemonConfig;
@@ -103,8 +103,16 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       this.manager.removed?.then((message) => this.fail(new RemovedError(id.nodeId, message).message, EXIT_REMOVED)).catch(() => {});
     }
 
-    const services = this.manager?.services() ?? {};
-    if (!services.health) services.health = nodeHealth(() => this.healthDetails());
+    // Bind first with services looked up at call time, then start the manager: a joining manager
+    // must already answer the leader's raft stream while it starts up and catches up.
+    let live: ManagerServices | undefined;
+    const source = (): ManagerServices | undefined => live;
+    const services: ManagerServices = { health: nodeHealth(() => this.healthDetails()) };
+    if (this.manager) {
+      for (const name of ['control', 'dispatcher', 'raft', 'nodeCA', 'ca', 'logs', 'logBroker'] as const) services[name] = lazyService(name, source);
+      const own = services.health!;
+      services.health = lazyService('health', () => ({ health: source()?.health ?? own }));
+    }
     this.servers = await startServers({
       listenAddr: c.listenAddr,
       controlSocket: this.isManager ? c.controlSocket : undefined,
@@ -112,7 +120,10 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       log,
     });
 
-    if (this.manager) await this.manager.start();
+    if (this.manager) {
+      await this.manager.start();
+      live = this.manager.services();
+    }
 
     await this.seedAgentIdentity();
     this.agent = new Agent({

@@ -4,8 +4,11 @@
 //
 // TODO(manager): the daemon needs from @shoal/manager an export
 //   `class Manager { constructor(opts: ManagerBootOptions); start(); stop(); grpcServices(); metrics }`
-// (names below). Once it lands, replace the dynamic import with a static one and delete the
-// structural fallbacks.
+// (names below; `services()` is read after start() resolves, the gRPC servers are already bound
+// with lazy stand-ins by then; a 'removed' event or `removed` promise ends the process).
+// In mode 'init' the manager must create the cluster object and its own Node object (role
+// manager, raft id); the agent then opens its session with that node id. Once it lands, replace
+// the dynamic import with a static one and delete the structural fallbacks.
 import type { grpc } from '@shoal/api';
 import type { Logger } from './log.js';
 import type { MetricsSource } from './metrics.js';
@@ -47,6 +50,7 @@ export interface ManagerServices {
   nodeCA?: grpc.UntypedServiceImplementation;
   ca?: grpc.UntypedServiceImplementation;
   logs?: grpc.UntypedServiceImplementation;
+  logBroker?: grpc.UntypedServiceImplementation;
   health?: grpc.UntypedServiceImplementation;
 }
 
@@ -80,7 +84,17 @@ export async function createManager(opts: ManagerBootOptions): Promise<ManagerHa
     const f = m[name];
     if (typeof f === 'function') await (f as () => Promise<void>).call(m);
   };
+  // "removed": a `removed` promise on the manager, or a 'removed' event if it is an EventEmitter
+  let removed: Promise<string> | undefined;
+  const prop = m['removed'];
+  if (prop && typeof (prop as Promise<unknown>).then === 'function') removed = (prop as Promise<unknown>).then((v) => (typeof v === 'string' ? v : 'removed from raft'));
+  else if (typeof m['on'] === 'function') {
+    removed = new Promise<string>((resolve) => {
+      (m['on'] as (ev: string, fn: (why?: unknown) => void) => void).call(m, 'removed', (why) => resolve(typeof why === 'string' ? why : 'removed from raft'));
+    });
+  }
   return {
+    ...(removed ? { removed } : {}),
     start: () => call('start'),
     stop: () => call('stop'),
     services: () => {

@@ -29,22 +29,48 @@ export function nodeHealth(details: () => Record<string, string>): HealthServer 
   };
 }
 
-function addAll(server: grpc.Server, svc: ManagerServices & { logBroker?: Impl }, which: (keyof ManagerServices | 'logBroker')[]): string[] {
-  const defs = {
-    control: ControlService,
-    dispatcher: DispatcherService,
-    raft: RaftService,
-    nodeCA: NodeCAService,
-    ca: CAService,
-    logs: LogsService,
-    logBroker: LogBrokerService,
-    health: HealthService,
-  } as const;
+export type ServiceName = keyof ManagerServices;
+export type ServiceSource = () => ManagerServices | undefined;
+
+const DEFS = {
+  control: ControlService,
+  dispatcher: DispatcherService,
+  raft: RaftService,
+  nodeCA: NodeCAService,
+  ca: CAService,
+  logs: LogsService,
+  logBroker: LogBrokerService,
+  health: HealthService,
+} as const;
+
+type Handler = (call: { emit(ev: 'error', e: unknown): unknown } & object, cb?: (err: unknown) => void) => void;
+
+/**
+ * An implementation of `name` that looks the real one up at call time, so the servers can be
+ * bound before the manager has started (raft must hear from the leader while it catches up);
+ * until then callers get UNAVAILABLE (retryable).
+ */
+export function lazyService(name: ServiceName, source: ServiceSource): Impl {
+  const out: Record<string, Handler> = {};
+  for (const method of Object.keys(DEFS[name])) {
+    out[method] = (call, cb) => {
+      const impl = source()?.[name] as Record<string, Handler> | undefined;
+      const fn = impl?.[method];
+      if (typeof fn === 'function') return fn.call(impl, call, cb);
+      const err = { code: grpc.status.UNAVAILABLE, details: `${name} is not serving yet on this node` };
+      if (cb) cb(err);
+      else call.emit('error', err);
+    };
+  }
+  return out as unknown as Impl;
+}
+
+function addAll(server: grpc.Server, svc: ManagerServices, which: ServiceName[]): string[] {
   const added: string[] = [];
   for (const k of which) {
     const impl = svc[k];
     if (!impl) continue;
-    server.addService(defs[k], impl);
+    server.addService(DEFS[k], impl);
     added.push(k);
   }
   return added;
@@ -59,7 +85,7 @@ export interface NodeServers {
 export async function startServers(opts: {
   listenAddr: string;
   controlSocket: string | undefined;
-  services: ManagerServices & { logBroker?: Impl };
+  services: ManagerServices;
   log: Logger;
 }): Promise<NodeServers> {
   const { log } = opts;
