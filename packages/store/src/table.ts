@@ -10,15 +10,18 @@ export class TableState<T extends Stored = Stored> {
   constructor(
     readonly schema: TableSchema,
     readonly primary: PTree<T>,
-    /** per index def: `key SEP id` -> id */
-    readonly indexes: readonly PTree<string>[],
+    /**
+     * per index def: `key SEP id` -> the object itself (not its id), so that index queries need
+     * no second lookup; an update rewrites the entries of unchanged keys to point at the new object
+     */
+    readonly indexes: readonly PTree<T>[],
   ) {}
 
   static empty(schema: TableSchema): TableState {
     return new TableState(
       schema,
       PTree.empty(),
-      schema.indexes.map(() => PTree.empty<string>()),
+      schema.indexes.map(() => PTree.empty<Stored>()),
     );
   }
 }
@@ -35,7 +38,7 @@ export function nameTaken(kind: Kind, def: IndexDef<unknown>, key: string, other
 /** Applies writes to a table under one edit token; `finish()` publishes a new TableState. */
 export class TableWriter<T extends Stored> {
   private readonly primary: TreeBuilder<T>;
-  private readonly idx: TreeBuilder<string>[];
+  private readonly idx: TreeBuilder<T>[];
   private readonly defs: readonly IndexDef<T>[];
 
   constructor(
@@ -59,14 +62,17 @@ export class TableWriter<T extends Stored> {
       const def = defs[i]!;
       const k = def.key(obj);
       const ok = old ? def.key(old) : undefined;
-      if (k === ok) continue;
       const tree = this.idx[i]!;
+      if (k === ok) {
+        if (k !== undefined) tree.set(k + SEP + id, obj);
+        continue;
+      }
       if (k !== undefined && def.unique) {
         const other = tree.firstWithPrefix(k + SEP);
-        if (other !== undefined && other !== id) throw nameTaken(this.state.schema.kind, def as IndexDef<unknown>, k, other);
+        if (other !== undefined && other.id !== id) throw nameTaken(this.state.schema.kind, def as IndexDef<unknown>, k, other.id);
       }
       if (ok !== undefined) tree.delete(ok + SEP + id);
-      if (k !== undefined) tree.set(k + SEP + id, id);
+      if (k !== undefined) tree.set(k + SEP + id, obj);
     }
     this.primary.set(id, obj);
   }
@@ -217,8 +223,7 @@ export class TableReader<T extends Stored> {
         if (untouched(v)) out.push(v);
       });
     } else {
-      this.state.indexes[pos]!.forEachPrefix(prefix, (_k, id) => {
-        const v = primary.get(id)!;
+      this.state.indexes[pos]!.forEachPrefix(prefix, (_k, v) => {
         if (untouched(v)) out.push(v);
       });
     }
