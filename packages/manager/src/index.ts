@@ -12,3 +12,5 @@ export { MemoryState } from './state/memory-state.js';
 export { StoreState } from './state/store-adapter.js';
 export { realClock, VirtualClock, type Clock } from './util/clock.js';
 export { jsonLogger, silentLogger, type Logger } from './util/log.js';
+export { Manager, type ManagerOptions, type ManagerPeer, type ManagerRaftOptions, type ManagerGrpcServices } from './manager.js';
+export { controlLoops, OrchestratorLoop, SchedulerLoop, UpdaterLoop, DispatcherLoop, TaskMetricsLoop, BootstrapLoop, type LoopDeps, type SelfNode } from './loops/index.js';

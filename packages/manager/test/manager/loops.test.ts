@@ -8,7 +8,7 @@ import { ControlServer } from '../../src/controlapi/server.js';
 import { LeaderLoops, ManualLeadership } from '../../src/leader-loops.js';
 import { controlLoops } from '../../src/loops/index.js';
 import { ManagerMetrics } from '../../src/metrics.js';
-import type { ManagerState } from '../../src/state/state.js';
+import type { ManagerState, ReadTx, WriteTx } from '../../src/state/state.js';
 import { StoreState } from '../../src/state/store-adapter.js';
 import { VirtualClock } from '../../src/util/clock.js';
 import { silentLogger } from '../../src/util/log.js';
@@ -22,10 +22,10 @@ class CountingState implements ManagerState {
     private readonly inner: ManagerState,
     private readonly leading: () => boolean,
   ) {}
-  view<R>(fn: Parameters<ManagerState['view']>[0] & ((...a: never[]) => R)): R {
+  view<R>(fn: (tx: ReadTx) => R): R {
     return this.inner.view(fn);
   }
-  async update<R>(fn: Parameters<ManagerState['update']>[0] & ((...a: never[]) => R)): Promise<R> {
+  async update<R>(fn: (tx: WriteTx) => R): Promise<R> {
     const before = (this.inner as StoreState).store.index;
     const r = await this.inner.update(fn);
     if ((this.inner as StoreState).store.index > before) {
