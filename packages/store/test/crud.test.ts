@@ -1,6 +1,6 @@
 import test from 'ava';
 import { NodeAvailability, NodeRole, ShoalError, TaskState } from '@shoal/api';
-import { Store, decodeEntry, mutableCopy } from '../src/index.js';
+import { LocalProposer, Store, decodeEntry, mutableCopy } from '../src/index.js';
 import { counterIds, network, node, service, task, testClock } from './_helpers.js';
 
 function newStore(): Store {
@@ -181,4 +181,48 @@ test('tx.newId uses the injected generator; async callbacks work and late writes
   t.truthy(store.view((v) => v.tasks.get('id000001')));
   t.throws(() => leaked!.tasks.create(task('late', 's', 1)), { message: /after the transaction ended/ });
   t.throws(() => (store.snapshotView().tasks as unknown as { create(x: unknown): void }).create(task('v', 's', 1)), { message: /read-only/ });
+});
+
+test('single store: a transaction that awaits while another commits is rejected at apply time with Conflict', async (t) => {
+  const proposer = new LocalProposer({ keepLog: true });
+  const store = new Store({ clock: testClock(), proposer });
+  await store.update((tx) => tx.services.create(service('s1', 'web')));
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const slow = store.update(async (tx) => {
+    const s = tx.services.get('s1')!;
+    await gate; // meanwhile another transaction changes s1
+    tx.services.update({ ...s, spec: { ...s.spec!, annotations: { name: 'web', labels: { by: 'slow' } } } });
+    tx.tasks.create(task('t-slow', 's1', 1));
+  });
+  await store.update((tx) => {
+    const s = tx.services.get('s1')!;
+    tx.services.update({ ...s, spec: { ...s.spec!, annotations: { name: 'web', labels: { by: 'fast' } } } });
+  });
+  release();
+  const err = await t.throwsAsync(slow, { instanceOf: ShoalError });
+  t.is(err!.code, 'Conflict');
+  t.is(err!.message, 'service s1: version 1 is stale, current is 2');
+  t.is(store.index, 3, 'the rejected entry still took its log index');
+  t.is(proposer.log!.length, 3);
+  t.deepEqual(store.view((v) => v.services.get('s1'))!.spec?.annotations?.labels, { by: 'fast' });
+  t.is(store.view((v) => v.tasks.get('t-slow')), undefined);
+});
+
+test('unique names are checked against the transaction\'s own writes too', async (t) => {
+  const store = newStore();
+  const err = await t.throwsAsync(
+    store.update((tx) => {
+      tx.services.create(service('a', 'same'));
+      tx.services.create(service('b', 'Same'));
+    }),
+    { instanceOf: ShoalError },
+  );
+  t.is(err!.code, 'AlreadyExists');
+  await store.update((tx) => {
+    tx.services.create(service('a', 'same'));
+    tx.services.delete('a');
+    tx.services.create(service('b', 'same'));
+  });
+  t.deepEqual(store.view((v) => v.services.all().map((s) => s.id)), ['b']);
 });
