@@ -37,7 +37,7 @@ export interface DaemonEvents {
 export const EXIT_REMOVED = 3;
 
 /** Consecutive failed session attempts after which the daemon asks whether it was removed. */
-const MEMBERSHIP_CHECK_AFTER = 3;
+const MEMBERSHIP_CHECK_AFTER = 5;
 
 export class Daemon extends EventEmitter<DaemonEvents> {
   private manager: ManagerHandle | undefined;
@@ -67,7 +67,8 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   managerAddrs(): string[] {
     const id = this.opts.identity;
     const own = this.isManager ? [id.addrs.advertise] : [];
-    return [...new Set([...own, ...id.addrs.managers])];
+    const current = this.agent?.session.managers ?? [];
+    return [...new Set([...own, ...current, ...id.addrs.managers])];
   }
 
   async start(): Promise<void> {
@@ -220,7 +221,11 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     if (this.failedSessions < MEMBERSHIP_CHECK_AFTER || this.checking) return;
     this.checking = true;
     const others = this.managerAddrs().filter((a) => a !== this.opts.identity.addrs.advertise || !this.isManager);
-    checkMembership(others.length ? others : this.managerAddrs(), this.opts.identity.nodeId, this.log, 3_000)
+    if (others.length === 0) {
+      this.checking = false;
+      return;
+    }
+    checkMembership(others, this.opts.identity.nodeId, this.log, 3_000)
       .then((m) => {
         if (m.state === 'removed') this.fail(new RemovedError(this.opts.identity.nodeId, m.message).message, EXIT_REMOVED);
       })

@@ -37,7 +37,14 @@ function isFinal(err: unknown): boolean {
 }
 
 /** Try `fn` against each address until one answers; retry rounds until `deadlineMs`. */
-async function eachAddr<T>(addrs: readonly string[], what: string, deadlineMs: number, log: Logger, fn: (addr: string) => Promise<T>): Promise<T> {
+async function eachAddr<T>(
+  addrs: readonly string[],
+  what: string,
+  deadlineMs: number,
+  log: Logger,
+  fn: (addr: string) => Promise<T>,
+  level: 'warn' | 'debug' = 'warn',
+): Promise<T> {
   const until = Date.now() + deadlineMs;
   let last: unknown;
   for (let round = 0; ; round++) {
@@ -47,7 +54,7 @@ async function eachAddr<T>(addrs: readonly string[], what: string, deadlineMs: n
       } catch (err) {
         if (isFinal(err)) throw err;
         last = err;
-        log.warn(`${what} failed; trying the next manager`, { addr, err: errorMessage(err) });
+        log[level](`${what} failed; trying the next manager`, { addr, err: errorMessage(err) });
       }
     }
     if (Date.now() >= until) break;
@@ -158,7 +165,7 @@ export async function checkMembership(addrs: readonly string[], nodeId: string, 
       } finally {
         ca.close();
       }
-    });
+    }, 'debug');
     if (res instanceof ShoalError) {
       if (res.code === 'PermissionDenied' || /removed/i.test(res.message)) return { state: 'removed', message: res.message };
       // NotFound: the node is unknown to the cluster (removed and forgotten, or a wrong cluster)

@@ -8,7 +8,6 @@ import { runCommand, initCommand, joinCommand } from './commands.js';
 import { ConfigError, DEFAULTS, type RawFlags } from './config.js';
 import type { Daemon } from './daemon.js';
 import { IdentityError } from './identity.js';
-import { ManagerUnavailableError } from './manager-host.js';
 import { RemovedError } from './daemon.js';
 import { ShoalError } from '@shoal/api';
 
@@ -85,7 +84,7 @@ function watchParent(onGone: () => void): void {
 }
 
 function die(err: unknown): never {
-  const known = err instanceof ConfigError || err instanceof IdentityError || err instanceof ManagerUnavailableError || err instanceof RemovedError || err instanceof ShoalError;
+  const known = err instanceof ConfigError || err instanceof IdentityError || err instanceof RemovedError || err instanceof ShoalError;
   const msg = err instanceof Error ? err.message : String(err);
   process.stderr.write(`shoald: ${msg}\n`);
   if (!known && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');

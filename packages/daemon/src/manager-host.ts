@@ -1,15 +1,8 @@
-// How the daemon runs the manager side of a node. @shoal/manager's Manager class is being
-// written in parallel; until its API settles the daemon talks to it through this narrow
-// interface and loads it at run time, failing with a clear message when it is not there yet.
-//
-// TODO(manager): the daemon needs from @shoal/manager an export
-//   `class Manager { constructor(opts: ManagerBootOptions); start(); stop(); grpcServices(); metrics }`
-// (names below; `services()` is read after start() resolves, the gRPC servers are already bound
-// with lazy stand-ins by then; a 'removed' event or `removed` promise ends the process).
-// In mode 'init' the manager must create the cluster object and its own Node object (role
-// manager, raft id); the agent then opens its session with that node id. Once it lands, replace
-// the dynamic import with a static one and delete the structural fallbacks.
+// How the daemon runs the manager side of a node: @shoal/manager's Manager, seen through the
+// narrow handle the daemon needs (start/stop, gRPC services for the daemon's servers, metrics,
+// and the news that this manager was removed from the cluster).
 import type { grpc } from '@shoal/api';
+import { Manager } from '@shoal/manager';
 import type { Logger } from './log.js';
 import type { MetricsSource } from './metrics.js';
 
@@ -32,7 +25,8 @@ export interface ManagerBootOptions {
   advertiseAddr: string;
   /**
    * How this manager comes up:
-   *  - 'init': a new cluster with this node as the only voter (creates the cluster object, join tokens)
+   *  - 'init': a new cluster with this node as the only voter (the manager creates the cluster
+   *    object, the join tokens and its own Node object once it leads)
    *  - 'join': just added through Raft.Join; `peers` are the members the leader sent
    *  - 'restart': recover everything from dataDir
    */
@@ -57,55 +51,35 @@ export interface ManagerServices {
 export interface ManagerHandle {
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** read once start() has resolved (the servers are bound with lazy stand-ins before) */
   services(): ManagerServices;
   metrics(): MetricsSource | undefined;
   /** resolves with a message when this manager learns it was removed from the cluster */
   removed?: Promise<string>;
 }
 
-export class ManagerUnavailableError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ManagerUnavailableError';
-  }
-}
-
-type Ctor = new (opts: ManagerBootOptions) => Record<string, unknown>;
-
-/** Loads @shoal/manager and builds its Manager; throws ManagerUnavailableError when it has none. */
+// TODO(manager): CA (GetRootCACertificate), Logs/LogBroker and Health are not in
+// Manager.services() yet; until they are, the daemon's lazy stand-ins answer UNAVAILABLE for the
+// first three and the daemon's own Health answers for the node.
 export async function createManager(opts: ManagerBootOptions): Promise<ManagerHandle> {
-  const mod = (await import('@shoal/manager')) as unknown as Record<string, unknown>;
-  const ctor = mod['Manager'] as Ctor | undefined;
-  if (typeof ctor !== 'function') {
-    throw new ManagerUnavailableError('this build of @shoal/manager has no Manager class yet: a node cannot run as a manager');
-  }
-  const m = new ctor(opts);
-  const call = async (name: string): Promise<void> => {
-    const f = m[name];
-    if (typeof f === 'function') await (f as () => Promise<void>).call(m);
-  };
-  // "removed": a `removed` promise on the manager, or a 'removed' event if it is an EventEmitter
-  let removed: Promise<string> | undefined;
-  const prop = m['removed'];
-  if (prop && typeof (prop as Promise<unknown>).then === 'function') removed = (prop as Promise<unknown>).then((v) => (typeof v === 'string' ? v : 'removed from raft'));
-  else if (typeof m['on'] === 'function') {
-    removed = new Promise<string>((resolve) => {
-      (m['on'] as (ev: string, fn: (why?: unknown) => void) => void).call(m, 'removed', (why) => resolve(typeof why === 'string' ? why : 'removed from raft'));
-    });
-  }
+  const m = new Manager({
+    nodeId: opts.nodeId,
+    raftId: opts.raftId,
+    clusterId: opts.clusterId,
+    dataDir: opts.dataDir,
+    advertiseAddr: opts.advertiseAddr,
+    hostname: opts.hostname,
+    labels: opts.labels,
+    mode: opts.mode,
+    peers: opts.peers.map((p) => ({ raftId: p.raftId, addr: p.addr, nodeId: p.nodeId, ...(p.learner !== undefined ? { learner: p.learner } : {}) })),
+    heartbeatPeriodMs: opts.heartbeatPeriodMs,
+    logger: opts.logger,
+  });
   return {
-    ...(removed ? { removed } : {}),
-    start: () => call('start'),
-    stop: () => call('stop'),
-    services: () => {
-      const f = m['grpcServices'] ?? m['services'];
-      return typeof f === 'function' ? ((f as () => ManagerServices).call(m) ?? {}) : {};
-    },
-    metrics: () => {
-      const met = m['metrics'] as { text?: () => Promise<string>; registry?: { metrics(): Promise<string> } } | undefined;
-      if (met && typeof met.text === 'function') return { text: () => met.text!() };
-      if (met?.registry) return { text: () => met.registry!.metrics() };
-      return undefined;
-    },
+    start: () => m.start(),
+    stop: () => m.stop(),
+    services: () => ({ ...m.services() }),
+    metrics: () => ({ text: () => m.metrics.text() }),
+    removed: m.removed,
   };
 }
