@@ -11,6 +11,16 @@ import { daemonLogger, type Logger } from './log.js';
 import type { RaftPeer } from './manager-host.js';
 
 const PEERS_FILE = 'raft-peers.json';
+export const TOKEN_FILE = 'join-token';
+
+/** The token the node joined with (kept to renew its registration and learn if it was removed). */
+export function readJoinToken(dataDir: string): string | undefined {
+  try {
+    return readFileSync(join(dataDir, TOKEN_FILE), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** An id in the style of swarmkit's: 25 base-36 characters from 128 random bits. */
 export function newId(): string {
@@ -59,6 +69,7 @@ export async function joinCommand(flags: RawFlags, token: string, addrs: string[
   refuseExisting(c, 'join a cluster');
   mkdirSync(c.dataDir, { recursive: true, mode: 0o700 });
   writeSavedFlags(c);
+  writeFileAtomic(join(c.dataDir, TOKEN_FILE), token + '\n');
   const bootLog = makeLogger(c);
   const reg = await register(managers, token, { hostname: c.hostname, advertiseAddr: c.advertiseAddr }, bootLog);
   const log = makeLogger(c, { nodeId: reg.nodeId });
@@ -104,5 +115,6 @@ export async function runCommand(flags: RawFlags): Promise<Daemon> {
       mode = 'init';
     }
   }
-  return new Daemon({ config: c, identity, mode, peers, log });
+  const joinToken = readJoinToken(c.dataDir);
+  return new Daemon({ config: c, identity, mode, peers, log, ...(joinToken ? { joinToken } : {}) });
 }

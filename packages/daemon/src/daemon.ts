@@ -79,7 +79,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       // Managers other than ourselves can tell whether we were removed while we were away.
       const others = id.addrs.managers.filter((a) => a !== id.addrs.advertise);
       if (others.length) {
-        const m = await checkMembership(others, id.nodeId, log, 3_000);
+        const m = await checkMembership(others, id.nodeId, log, 3_000, this.renewal());
         if (m.state === 'removed') throw new RemovedError(id.nodeId, m.message);
         if (m.state === 'unknown') log.info('membership not confirmed (no manager answered); starting anyway', { reason: m.message });
       }
@@ -225,7 +225,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       this.checking = false;
       return;
     }
-    checkMembership(others, this.opts.identity.nodeId, this.log, 3_000)
+    checkMembership(others, this.opts.identity.nodeId, this.log, 3_000, this.renewal())
       .then((m) => {
         if (m.state === 'removed') this.fail(new RemovedError(this.opts.identity.nodeId, m.message).message, EXIT_REMOVED);
       })
@@ -234,6 +234,11 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         this.checking = false;
         this.failedSessions = 0;
       });
+  }
+
+  private renewal(): { token: string; hostname: string; advertiseAddr: string } | undefined {
+    const token = this.opts.joinToken;
+    return token ? { token, hostname: this.opts.config.hostname, advertiseAddr: this.opts.identity.addrs.advertise } : undefined;
   }
 
   private fail(message: string, exitCode: number): void {

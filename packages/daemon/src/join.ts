@@ -148,33 +148,53 @@ export function leaderAddrOf(leader: string): string | undefined {
 export type Membership = { state: 'member' } | { state: 'removed'; message: string } | { state: 'unknown'; message: string };
 
 /**
- * Whether `nodeId` is still a member, according to the managers' NodeCA. A removed node gets
- * PermissionDenied/NotFound or ISSUANCE_FAILED; no answer at all is 'unknown' (start anyway and
- * let the session retry).
+ * Whether `nodeId` is still a member, according to the managers' NodeCA. With the node's join
+ * token the question is a certificate renewal (IssueNodeCertificate with the node id): a removed
+ * node is refused ("... was removed ..."); without one, NodeCertificateStatus (PermissionDenied,
+ * NotFound or ISSUANCE_FAILED mean removed). No answer at all is 'unknown' (start anyway and let
+ * the session retry).
  */
-export async function checkMembership(addrs: readonly string[], nodeId: string, log: Logger, deadlineMs = 5_000): Promise<Membership> {
+export async function checkMembership(
+  addrs: readonly string[],
+  nodeId: string,
+  log: Logger,
+  deadlineMs = 5_000,
+  renew?: { token: string; hostname: string; advertiseAddr: string },
+): Promise<Membership> {
   try {
-    const res = await eachAddr<NodeCertificateStatusResponse | ShoalError>(addrs, 'membership check', deadlineMs, log, async (addr) => {
-      const ca = createClient(NodeCAClient, addr);
-      try {
-        return await unary<NodeCertificateStatusRequest, NodeCertificateStatusResponse>((r, m, o, cb) => ca.nodeCertificateStatus(r, m, o, cb), { nodeId }, RPC_MS / 2);
-      } catch (err) {
-        // NotFound / PermissionDenied are answers, not failures of this manager
-        if (err instanceof ShoalError && (err.code === 'NotFound' || err.code === 'PermissionDenied')) return err;
-        throw err;
-      } finally {
-        ca.close();
-      }
-    }, 'debug');
-    if (res instanceof ShoalError) {
-      if (res.code === 'PermissionDenied' || /removed/i.test(res.message)) return { state: 'removed', message: res.message };
-      // NotFound: the node is unknown to the cluster (removed and forgotten, or a wrong cluster)
-      return { state: 'removed', message: res.message };
-    }
-    if (res.state === IssuanceState.ISSUANCE_FAILED) return { state: 'removed', message: res.message || 'node certificate revoked' };
-    return { state: 'member' };
+    const res = await eachAddr<Membership>(
+      addrs,
+      'membership check',
+      deadlineMs,
+      log,
+      async (addr) => {
+        const ca = createClient(NodeCAClient, addr);
+        try {
+          if (renew) {
+            await unary<IssueNodeCertificateRequest, IssueNodeCertificateResponse>(
+              (r, m, o, cb) => ca.issueNodeCertificate(r, m, o, cb),
+              { csr: Buffer.alloc(0), token: renew.token, nodeId, hostname: renew.hostname, addr: renew.advertiseAddr },
+              RPC_MS / 2,
+            );
+            return { state: 'member' };
+          }
+          const st = await unary<NodeCertificateStatusRequest, NodeCertificateStatusResponse>((r, m, o, cb) => ca.nodeCertificateStatus(r, m, o, cb), { nodeId }, RPC_MS / 2);
+          if (st.state === IssuanceState.ISSUANCE_FAILED) return { state: 'removed', message: st.message || 'node certificate revoked' };
+          return { state: 'member' };
+        } catch (err) {
+          // these are answers about the node, not failures of this manager
+          if (err instanceof ShoalError && /removed/i.test(err.message)) return { state: 'removed', message: err.message };
+          if (!renew && err instanceof ShoalError && (err.code === 'NotFound' || err.code === 'PermissionDenied')) return { state: 'removed', message: err.message };
+          if (err instanceof ShoalError && err.code === 'PermissionDenied') return { state: 'unknown', message: err.message }; // e.g. a rotated token
+          throw err;
+        } finally {
+          ca.close();
+        }
+      },
+      'debug',
+    );
+    return res;
   } catch (err) {
-    if (err instanceof ShoalError && err.code === 'Unimplemented') return { state: 'unknown', message: err.message };
     return { state: 'unknown', message: errorMessage(err) };
   }
 }

@@ -64,6 +64,7 @@ test.serial('join as a worker, heartbeat, serve /metrics, stop on SIGTERM, resta
     await waitFor('the restarted worker opens a session as node-1', () => mgr.sessions.length > before, 60_000);
     t.is(mgr.sessions.at(-1), 'node-1');
     t.is(mgr.registered.length, 1, 'a restart does not register again');
+    t.true(mgr.renewals >= 1, 'a restart asks whether the node is still a member');
 
     await node.kill('SIGKILL');
     mgr.removed.add('node-1');

@@ -23,6 +23,7 @@ export class FakeManager {
   readonly registered: { hostname: string; nodeId: string }[] = [];
   readonly sessions: string[] = [];
   heartbeats = 0;
+  renewals = 0;
   readonly removed = new Set<string>();
   private next = 1;
 
@@ -30,6 +31,12 @@ export class FakeManager {
     const ca: NodeCAServer = {
       issueNodeCertificate: (call, cb) => {
         if (call.request.token !== WORKER_TOKEN) return cb(new ShoalError('PermissionDenied', 'invalid join token').toGrpc());
+        if (call.request.nodeId) {
+          // a renewal
+          this.renewals++;
+          if (this.removed.has(call.request.nodeId)) return cb(new ShoalError('PermissionDenied', `node ${call.request.nodeId} was removed from the cluster`).toGrpc());
+          return cb(null, { nodeId: call.request.nodeId, role: NodeRole.WORKER, certificate: Buffer.alloc(0), caCert: Buffer.alloc(0), clusterId: 'cluster-1' });
+        }
         const nodeId = `node-${this.next++}`;
         this.registered.push({ hostname: call.request.hostname, nodeId });
         cb(null, { nodeId, role: NodeRole.WORKER, certificate: Buffer.alloc(0), caCert: Buffer.alloc(0), clusterId: 'cluster-1' });
