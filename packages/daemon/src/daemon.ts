@@ -8,7 +8,7 @@ import { Agent, TaskDb } from '@shoal/agent';
 import { NodeRole, type NodeDescription } from '@shoal/api';
 import type { Runtime } from '@shoal/runtime';
 import type { DaemonConfig } from './config.js';
-import type { NodeIdentityFile } from './identity.js';
+import { writeIdentity, type NodeIdentityFile } from './identity.js';
 import { checkMembership } from './join.js';
 import { errorMessage, type Logger } from './log.js';
 import { createManager, type ManagerHandle, type ManagerServices, type RaftPeer } from './manager-host.js';
@@ -48,6 +48,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   private stopping = false;
   private failedSessions = 0;
   private checking = false;
+  private refreshTimer: NodeJS.Timeout | undefined;
   readonly log: Logger;
 
   constructor(readonly opts: DaemonOptions) {
@@ -67,8 +68,9 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   managerAddrs(): string[] {
     const id = this.opts.identity;
     const own = this.isManager ? [id.addrs.advertise] : [];
+    const members = this.manager?.memberAddrs() ?? [];
     const current = this.agent?.session.managers ?? [];
-    return [...new Set([...own, ...current, ...id.addrs.managers])];
+    return [...new Set([...own, ...members, ...current, ...id.addrs.managers])];
   }
 
   async start(): Promise<void> {
@@ -139,6 +141,13 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     });
     this.agent.on('session', ({ state }) => this.onSessionState(state));
     await this.agent.start();
+    if (this.manager) {
+      // The dispatcher sends the manager list only when a session opens: a manager that started
+      // alone would otherwise keep only itself. Raft knows every manager; hand them to the agent.
+      this.refreshTimer = setInterval(() => this.refreshManagers(), 2_000);
+      this.refreshTimer.unref();
+      this.refreshManagers();
+    }
 
     if (c.metricsAddr) {
       const agentReg = agentRegistry(
@@ -169,6 +178,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         log.warn(`stopping ${what} failed`, { err: errorMessage(err) });
       }
     };
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
     await step('metrics', () => this.metricsServer?.close());
     await step('agent', () => this.agent?.stop());
     await step('control socket', () => stopServer(this.servers?.control));
@@ -176,6 +186,25 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     await step('grpc server', () => stopServer(this.servers?.tcp));
     await step('runtime', () => this.runtime?.close());
     log.info('stopped');
+  }
+
+  private refreshManagers(): void {
+    const session = this.agent?.session;
+    if (!session || !this.manager) return;
+    const members = this.manager.memberAddrs();
+    const missing = members.filter((a) => !session.managers.includes(a));
+    if (missing.length) session.managers = [...session.managers, ...missing];
+    const id = this.opts.identity;
+    const want = [...new Set([...members.filter((a) => a !== id.addrs.advertise)])];
+    // node.json keeps the other managers' addresses for the next start (only when raft knows them)
+    if (want.length && want.sort().join(',') !== id.addrs.managers.filter((a) => a !== id.addrs.advertise).sort().join(',')) {
+      id.addrs.managers = want;
+      try {
+        writeIdentity(this.opts.config.dataDir, id);
+      } catch (err) {
+        this.log.warn('updating node.json failed', { err: errorMessage(err) });
+      }
+    }
   }
 
   private healthDetails(): Record<string, string> {

@@ -54,6 +54,8 @@ export interface ManagerHandle {
   /** read once start() has resolved (the servers are bound with lazy stand-ins before) */
   services(): ManagerServices;
   metrics(): MetricsSource | undefined;
+  /** addresses of the raft members (this manager's view) */
+  memberAddrs(): string[];
   /** resolves with a message when this manager learns it was removed from the cluster */
   removed?: Promise<string>;
 }
@@ -80,6 +82,7 @@ export async function createManager(opts: ManagerBootOptions): Promise<ManagerHa
     stop: () => m.stop(),
     services: () => ({ ...m.services() }),
     metrics: () => ({ text: () => m.metrics.text() }),
+    memberAddrs: () => m.members().map((x) => x.addr).filter(Boolean),
     removed: m.removed,
   };
 }
