@@ -10,8 +10,7 @@ import { raftJoin, register } from './join.js';
 import { daemonLogger, type Logger } from './log.js';
 import type { RaftPeer } from './manager-host.js';
 
-const PEERS_FILE = 'raft-peers.json';
-export const TOKEN_FILE = 'join-token';
+import { PEERS_FILE, TOKEN_FILE } from './files.js';
 
 /** The token the node joined with (kept to renew its registration and learn if it was removed). */
 export function readJoinToken(dataDir: string): string | undefined {

@@ -2,19 +2,21 @@
 // together with the gRPC servers, the control socket and /metrics, and takes them down in
 // reverse order. Only this package joins manager and agent (see ARCHITECTURE.md, layering).
 import { EventEmitter } from 'node:events';
+import { rmSync } from 'node:fs';
 import { arch, cpus, platform, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Agent, TaskDb } from '@shoal/agent';
-import { NodeRole, type NodeDescription } from '@shoal/api';
+import { NodeRole, type grpc, type NodeDescription } from '@shoal/api';
 import type { Runtime } from '@shoal/runtime';
 import type { DaemonConfig } from './config.js';
-import { writeIdentity, type NodeIdentityFile } from './identity.js';
-import { checkMembership } from './join.js';
+import { writeFileAtomic, writeIdentity, type NodeIdentityFile } from './identity.js';
+import { checkMembership, currentRole, raftJoin } from './join.js';
 import { errorMessage, type Logger } from './log.js';
 import { createManager, type ManagerHandle, type ManagerServices, type RaftPeer } from './manager-host.js';
 import { agentRegistry, MetricsServer, registrySource, type MetricsSource } from './metrics.js';
 import { createRuntime } from './runtime.js';
-import { lazyService, nodeHealth, startServers, stopServer, type NodeServers } from './servers.js';
+import { PEERS_FILE, TOKEN_FILE } from './files.js';
+import { lazyService, nodeHealth, startControlSocket, startServers, stopServer, type NodeServers } from './servers.js';
 
 export interface DaemonOptions {
   config: DaemonConfig;
@@ -49,6 +51,15 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   private failedSessions = 0;
   private checking = false;
   private refreshTimer: NodeJS.Timeout | undefined;
+  private roleTimer: NodeJS.Timeout | undefined;
+  /** the running manager's gRPC services (undefined: the lazy stand-ins answer UNAVAILABLE) */
+  private live: ManagerServices | undefined;
+  private tcpServices: ManagerServices = {};
+  private controlServer: grpc.Server | undefined;
+  /** a role change (demotion or promotion) is being carried out */
+  private switching = false;
+  /** after a demotion: do not act on role MANAGER until the managers have recorded role WORKER */
+  private awaitWorkerRecord = false;
   readonly log: Logger;
 
   constructor(readonly opts: DaemonOptions) {
@@ -89,44 +100,16 @@ export class Daemon extends EventEmitter<DaemonEvents> {
 
     this.runtime = this.opts.runtime ?? createRuntime(c, id.nodeId);
 
-    if (this.isManager) {
-      this.manager = await createManager({
-        nodeId: id.nodeId,
-        clusterId: id.clusterId,
-        raftId: id.raftId ?? 0,
-        hostname: c.hostname,
-        labels: c.labels,
-        dataDir: join(c.dataDir, 'manager'),
-        advertiseAddr: id.addrs.advertise,
-        mode: this.opts.mode,
-        peers: this.opts.peers ?? [],
-        heartbeatPeriodMs: c.heartbeatPeriodMs,
-        logger: this.opts.log,
-      });
-      this.manager.removed?.then((message) => this.fail(new RemovedError(id.nodeId, message).message, EXIT_REMOVED)).catch(() => {});
-    }
+    // Every node's TCP server carries the manager's services as lazy stand-ins (UNAVAILABLE while
+    // this node runs no manager), so that a promotion needs no rebind and a joining manager already
+    // answers the leader's raft stream while it starts up and catches up.
+    const own = nodeHealth(() => this.healthDetails());
+    const services: ManagerServices = { health: lazyService('health', () => ({ health: this.live?.health ?? own })) };
+    for (const name of ['control', 'dispatcher', 'raft', 'nodeCA', 'ca', 'logs', 'logBroker'] as const) services[name] = lazyService(name, () => this.live);
+    this.tcpServices = services;
+    this.servers = await startServers({ listenAddr: c.listenAddr, controlSocket: undefined, services, log });
 
-    // Bind first with services looked up at call time, then start the manager: a joining manager
-    // must already answer the leader's raft stream while it starts up and catches up.
-    let live: ManagerServices | undefined;
-    const source = (): ManagerServices | undefined => live;
-    const services: ManagerServices = { health: nodeHealth(() => this.healthDetails()) };
-    if (this.manager) {
-      for (const name of ['control', 'dispatcher', 'raft', 'nodeCA', 'ca', 'logs', 'logBroker'] as const) services[name] = lazyService(name, source);
-      const own = services.health!;
-      services.health = lazyService('health', () => ({ health: source()?.health ?? own }));
-    }
-    this.servers = await startServers({
-      listenAddr: c.listenAddr,
-      controlSocket: this.isManager ? c.controlSocket : undefined,
-      services,
-      log,
-    });
-
-    if (this.manager) {
-      await this.manager.start();
-      live = this.manager.services();
-    }
+    if (this.isManager) await this.startManager(this.opts.mode, this.opts.peers ?? []);
 
     await this.seedAgentIdentity();
     this.agent = new Agent({
@@ -141,13 +124,9 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     });
     this.agent.on('session', ({ state }) => this.onSessionState(state));
     await this.agent.start();
-    if (this.manager) {
-      // The dispatcher sends the manager list only when a session opens: a manager that started
-      // alone would otherwise keep only itself. Raft knows every manager; hand them to the agent.
-      this.refreshTimer = setInterval(() => this.refreshManagers(), 2_000);
-      this.refreshTimer.unref();
-      this.refreshManagers();
-    }
+    this.refreshManagers();
+    this.roleTimer = setInterval(() => void this.watchRole(), Math.max(2_000, 4 * c.heartbeatPeriodMs));
+    this.roleTimer.unref();
 
     if (c.metricsAddr) {
       const agentReg = agentRegistry(
@@ -179,18 +158,131 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       }
     };
     if (this.refreshTimer) clearInterval(this.refreshTimer);
+    if (this.roleTimer) clearInterval(this.roleTimer);
     await step('metrics', () => this.metricsServer?.close());
     await step('agent', () => this.agent?.stop());
-    await step('control socket', () => stopServer(this.servers?.control));
+    await step('control socket', () => stopServer(this.controlServer));
     await step('manager', () => this.manager?.stop());
     await step('grpc server', () => stopServer(this.servers?.tcp));
     await step('runtime', () => this.runtime?.close());
     log.info('stopped');
   }
 
+  // ---------------------------------------------------------------- manager side and roles
+
+  /** Create and start this node's manager, then serve it (TCP stand-ins go live, control socket). */
+  private async startManager(mode: 'init' | 'join' | 'restart', peers: RaftPeer[]): Promise<void> {
+    const { config: c, identity: id } = this.opts;
+    const m = await createManager({
+      nodeId: id.nodeId,
+      clusterId: id.clusterId,
+      raftId: id.raftId ?? 0,
+      hostname: c.hostname,
+      labels: c.labels,
+      dataDir: join(c.dataDir, 'manager'),
+      advertiseAddr: id.addrs.advertise,
+      mode,
+      peers,
+      heartbeatPeriodMs: c.heartbeatPeriodMs,
+      logger: this.opts.log,
+    });
+    this.manager = m;
+    m.removed?.then((message) => this.onRaftRemoved(m, message)).catch(() => {});
+    await m.start();
+    this.live = m.services();
+    this.controlServer = await startControlSocket(c.controlSocket, { control: this.tcpServices.control!, health: this.tcpServices.health! }, this.log);
+    rmSync(join(c.dataDir, PEERS_FILE), { force: true });
+    // The dispatcher sends the manager list only when a session opens: a manager that started
+    // alone would otherwise keep only itself. Raft knows every manager; hand them to the agent.
+    this.refreshTimer = setInterval(() => this.refreshManagers(), 2_000);
+    this.refreshTimer.unref();
+  }
+
+  private async stopManager(): Promise<void> {
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    this.refreshTimer = undefined;
+    this.live = undefined;
+    await stopServer(this.controlServer);
+    this.controlServer = undefined;
+    const m = this.manager;
+    this.manager = undefined;
+    await m?.stop();
+  }
+
+  /**
+   * This manager was removed from raft. Still a member of the cluster (a demotion): carry on as a
+   * worker with the same node id. Removed from the cluster too: exit.
+   */
+  private async onRaftRemoved(m: ManagerHandle, message: string): Promise<void> {
+    if (this.stopping || this.manager !== m) return;
+    const id = this.opts.identity;
+    const others = this.managerAddrs().filter((a) => a !== id.addrs.advertise);
+    const mem = others.length ? await checkMembership(others, id.nodeId, this.log, 10_000, this.renewal()) : { state: 'unknown' as const, message: 'no other manager' };
+    if (mem.state === 'removed') {
+      this.fail(new RemovedError(id.nodeId, `${message}; ${mem.message}`).message, EXIT_REMOVED);
+      return;
+    }
+    this.switching = true;
+    try {
+      this.log.warn('this manager left raft (demoted); continuing as a worker', { reason: message, raftId: id.raftId });
+      await this.stopManager();
+      // a removed raft member never comes back with its old raft id: drop its raft state
+      rmSync(join(this.opts.config.dataDir, 'manager'), { recursive: true, force: true });
+      id.role = 'worker';
+      delete id.raftId;
+      id.addrs.managers = others.length ? others : id.addrs.managers;
+      writeIdentity(this.opts.config.dataDir, id);
+      this.awaitWorkerRecord = true;
+      this.log.info('now a worker', { nodeId: id.nodeId });
+    } catch (err) {
+      this.fail(`switching to worker failed: ${errorMessage(err)}`, 1);
+    } finally {
+      this.switching = false;
+    }
+  }
+
+  /** On workers: when the managers make this node a manager, join raft and start a manager. */
+  private async watchRole(): Promise<void> {
+    if (this.stopping || this.switching || this.isManager) return;
+    const renew = this.renewal();
+    if (!renew) return;
+    const id = this.opts.identity;
+    const role = await currentRole(this.managerAddrs(), id.nodeId, renew, this.log);
+    if (role === 'worker') this.awaitWorkerRecord = false;
+    if (role !== 'manager' || this.awaitWorkerRecord || this.stopping || this.switching || this.isManager) return;
+    this.switching = true;
+    try {
+      this.log.info('promoted: joining raft', { nodeId: id.nodeId });
+      const res = await raftJoin(this.managerAddrs(), id.nodeId, id.addrs.advertise, this.log);
+      const peers = res.members.map((p) => ({ raftId: p.raftId, nodeId: p.nodeId, addr: p.addr, learner: p.learner }));
+      writeFileAtomic(join(this.opts.config.dataDir, PEERS_FILE), JSON.stringify(peers, null, 2) + '\n');
+      id.role = 'manager';
+      id.raftId = res.raftId;
+      writeIdentity(this.opts.config.dataDir, id);
+      await this.startManager('join', peers);
+      this.log.info('now a manager', { nodeId: id.nodeId, raftId: res.raftId });
+    } catch (err) {
+      this.log.error('promotion failed; staying a worker', { err: errorMessage(err) });
+      await this.stopManager().catch(() => {});
+      id.role = 'worker';
+      delete id.raftId;
+      writeIdentity(this.opts.config.dataDir, id);
+    } finally {
+      this.switching = false;
+    }
+  }
+
   private refreshManagers(): void {
     const session = this.agent?.session;
     if (!session || !this.manager) return;
+    if (!this.opts.joinToken) {
+      // the first manager joined with no token: keep the manager token for its own renewals
+      const token = this.manager.managerToken();
+      if (token) {
+        this.opts.joinToken = token;
+        writeFileAtomic(join(this.opts.config.dataDir, TOKEN_FILE), token + '\n');
+      }
+    }
     const members = this.manager.memberAddrs();
     const missing = members.filter((a) => !session.managers.includes(a));
     if (missing.length) session.managers = [...session.managers, ...missing];

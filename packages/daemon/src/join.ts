@@ -198,3 +198,31 @@ export async function checkMembership(
     return { state: 'unknown', message: errorMessage(err) };
   }
 }
+
+/** The role the managers give this node now (a registration renewal), or undefined without an answer. */
+export async function currentRole(addrs: readonly string[], nodeId: string, renew: { token: string; hostname: string; advertiseAddr: string }, log: Logger): Promise<'manager' | 'worker' | undefined> {
+  try {
+    const res = await eachAddr<IssueNodeCertificateResponse>(
+      addrs,
+      'role check',
+      1_000,
+      log,
+      async (addr) => {
+        const ca = createClient(NodeCAClient, addr);
+        try {
+          return await unary<IssueNodeCertificateRequest, IssueNodeCertificateResponse>(
+            (r, m, o, cb) => ca.issueNodeCertificate(r, m, o, cb),
+            { csr: Buffer.alloc(0), token: renew.token, nodeId, hostname: renew.hostname, addr: renew.advertiseAddr },
+            RPC_MS / 2,
+          );
+        } finally {
+          ca.close();
+        }
+      },
+      'debug',
+    );
+    return res.role === NodeRole.MANAGER ? 'manager' : 'worker';
+  } catch {
+    return undefined;
+  }
+}

@@ -2,7 +2,7 @@
 // narrow handle the daemon needs (start/stop, gRPC services for the daemon's servers, metrics,
 // and the news that this manager was removed from the cluster).
 import type { grpc } from '@shoal/api';
-import { Manager } from '@shoal/manager';
+import { getCluster, Manager } from '@shoal/manager';
 import type { Logger } from './log.js';
 import type { MetricsSource } from './metrics.js';
 
@@ -56,6 +56,8 @@ export interface ManagerHandle {
   metrics(): MetricsSource | undefined;
   /** addresses of the raft members (this manager's view) */
   memberAddrs(): string[];
+  /** the cluster's manager join token, once the cluster object exists in this manager's store */
+  managerToken(): string | undefined;
   /** resolves with a message when this manager learns it was removed from the cluster */
   removed?: Promise<string>;
 }
@@ -83,6 +85,7 @@ export async function createManager(opts: ManagerBootOptions): Promise<ManagerHa
     services: () => ({ ...m.services() }),
     metrics: () => ({ text: () => m.metrics.text() }),
     memberAddrs: () => m.members().map((x) => x.addr).filter(Boolean),
+    managerToken: () => m.state.view((tx) => getCluster(tx)?.rootCa?.joinTokens?.manager) || undefined,
     removed: m.removed,
   };
 }

@@ -97,18 +97,24 @@ export async function startServers(opts: {
   log.info('grpc listening', { addr: tcpAddr, services: tcpServices });
   let control: grpc.Server | undefined;
   if (opts.controlSocket) {
-    removeStaleSocket(opts.controlSocket);
-    control = createServer();
-    const ctlServices = addAll(control, opts.services, ['control', 'health']);
     try {
-      await bindServer(control, `unix:${opts.controlSocket}`);
+      control = await startControlSocket(opts.controlSocket, opts.services, log);
     } catch (err) {
       tcp.forceShutdown();
       throw err;
     }
-    log.info('control socket listening', { path: opts.controlSocket, services: ctlServices });
   }
   return { tcp, control, tcpAddr };
+}
+
+/** The local control socket for the CLI: Control and Health. */
+export async function startControlSocket(path: string, services: ManagerServices, log: Logger): Promise<grpc.Server> {
+  removeStaleSocket(path);
+  const control = createServer();
+  const added = addAll(control, services, ['control', 'health']);
+  await bindServer(control, `unix:${path}`);
+  log.info('control socket listening', { path, services: added });
+  return control;
 }
 
 /** A socket left behind by a killed process would make bind fail with EADDRINUSE. */
