@@ -19,6 +19,8 @@ export interface DaemonConfig {
   metricsAddr: string;
   runtime: RuntimeKind;
   containerdSocket: string;
+  /** cgroup parent of the task pods for --runtime cri ("" = /shoal/<node id>) */
+  cgroupParent: string;
   heartbeatPeriodMs: number;
   hostname: string;
   labels: Record<string, string>;
@@ -86,6 +88,7 @@ export interface RawFlags {
   metricsAddr?: string;
   runtime?: string;
   containerdSocket?: string;
+  cgroupParent?: string;
   heartbeatPeriod?: string;
   hostname?: string;
   labels?: string[];
@@ -116,6 +119,7 @@ export function resolveConfig(flags: RawFlags, saved: Partial<RawFlags> = {}): D
     metricsAddr: metrics === '' || metrics === 'off' ? '' : parseAddr('--metrics-addr', metrics, true),
     runtime,
     containerdSocket: pick('containerdSocket') ?? DEFAULTS.containerdSocket,
+    cgroupParent: pick('cgroupParent') ?? '',
     heartbeatPeriodMs: parseHeartbeat(pick('heartbeatPeriod') ?? DEFAULTS.heartbeatPeriod),
     hostname: pick('hostname') ?? osHostname(),
     labels: parseLabels(pick('labels') ?? []),
@@ -133,6 +137,7 @@ export function savedFlagsOf(c: DaemonConfig): RawFlags {
     metricsAddr: c.metricsAddr || 'off',
     runtime: c.runtime,
     containerdSocket: c.containerdSocket,
+    ...(c.cgroupParent ? { cgroupParent: c.cgroupParent } : {}),
     heartbeatPeriod: `${c.heartbeatPeriodMs}ms`,
     hostname: c.hostname,
     labels: Object.entries(c.labels).map(([k, v]) => `${k}=${v}`),

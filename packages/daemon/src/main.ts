@@ -24,6 +24,7 @@ function withNodeFlags(cmd: Command, opts: { creating: boolean }): Command {
     .option('--metrics-addr <host:port>', `Prometheus /metrics address, "off" to disable (default ${DEFAULTS.metricsAddr})`)
     .addOption(new Option('--runtime <kind>', `container runtime (default ${DEFAULTS.runtime})`).choices(['cri', 'hollow']))
     .option('--containerd-socket <path>', `containerd socket for --runtime cri (default ${DEFAULTS.containerdSocket})`)
+    .option('--cgroup-parent <path>', 'cgroup parent of task pods for --runtime cri (default /shoal/<node id>)')
     .option('--heartbeat-period <duration>', `agent heartbeat period the dispatcher asks for (default ${DEFAULTS.heartbeatPeriod})`)
     .option('--hostname <name>', 'node hostname (default: the OS hostname)')
     .option('--labels <k=v>', 'node labels (repeat the flag, or k=v,k2=v2)', collect)

@@ -17,7 +17,7 @@ export function createRuntime(c: DaemonConfig, nodeId: string): Runtime {
   return new CriRuntime({
     endpoint: c.containerdSocket,
     stateRoot,
-    cgroupRoot: `/shoal/${nodeId}`,
+    cgroupRoot: c.cgroupParent || `/shoal/${nodeId}`,
     nodeId,
   });
 }

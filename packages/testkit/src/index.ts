@@ -6,3 +6,4 @@ export { waitFor, observed, WaitTimeoutError, type Check, type WaitOptions } fro
 export { freePort, freePorts } from './ports.js';
 export { fetchText, parseMetrics, metricValue, type Sample } from './metrics.js';
 export * from './services.js';
+export { containerdUp, type PrivateContainerd } from './containerd.js';
