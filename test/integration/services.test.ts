@@ -1,7 +1,7 @@
 // Deploy, scale, global services and drain on a real cluster: 3 managers + 3 workers, hollow runtime.
 import test from 'ava';
-import { NodeAvailability, NodeSpec } from '@shoal/api';
-import { globalSpec, observed, replicatedSpec, slotReport } from '@shoal/testkit';
+import { NodeAvailability, NodeSpec, TaskState } from '@shoal/api';
+import { globalSpec, metricValue, observed, replicatedSpec, slotReport } from '@shoal/testkit';
 import { useCluster, waitRunning } from './_cluster.js';
 
 const cluster = useCluster(test, { managers: 3, workers: 3, runtime: 'hollow', heartbeatPeriod: '500ms' });
@@ -67,4 +67,29 @@ test.serial('draining a node moves its tasks elsewhere; activating it makes it e
   await api.updateNode({ nodeId: again.id, nodeVersion: again.meta!.version, spec: NodeSpec.fromPartial({ ...again.spec, availability: NodeAvailability.ACTIVE }) });
   await waitRunning(api, global.id, 7, 30_000, 'global agentd back on the re-activated node');
   t.pass();
+});
+
+test.serial('every node serves /metrics; a manager answers the CLI on its control socket', async (t) => {
+  const c = cluster();
+  const leaders: string[] = [];
+  let running = 0;
+  for (const n of c.nodes) {
+    const m = await c.metrics(n);
+    t.is(metricValue(m, 'shoal_agent_session_state', { state: 'connected' }), 1, `${n.name}: agent session connected`);
+    running += metricValue(m, 'shoal_agent_tasks', { state: 'running' }) ?? 0;
+    if (n.role === 'manager') {
+      t.true((metricValue(m, 'shoal_raft_term') ?? 0) >= 1, `${n.name}: raft term`);
+      if (metricValue(m, 'shoal_raft_leader') === 1) leaders.push(n.name);
+    }
+  }
+  t.is(leaders.length, 1, `exactly one manager reports itself leader: ${leaders.join(', ')}`);
+  const tasks = (await c.api.listTasks({})).tasks.filter((x) => x.status?.state === TaskState.RUNNING);
+  t.is(running, tasks.length, 'the agents run what the managers think is running');
+  const local = c.controlSocket(c.managers()[1]!);
+  try {
+    const names = (await local.listServices({})).services.map((s) => s.spec?.annotations?.name).sort();
+    t.deepEqual(names, ['agentd', 'web']);
+  } finally {
+    local.close();
+  }
 });
