@@ -7,3 +7,4 @@ export { freePort, freePorts } from './ports.js';
 export { fetchText, parseMetrics, metricValue, type Sample } from './metrics.js';
 export * from './services.js';
 export { containerdUp, type PrivateContainerd } from './containerd.js';
+export { measureDeploy, measureFailover } from './measure.js';
