@@ -125,7 +125,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     this.agent.on('session', ({ state }) => this.onSessionState(state));
     await this.agent.start();
     this.refreshManagers();
-    this.roleTimer = setInterval(() => void this.watchRole(), Math.max(2_000, 4 * c.heartbeatPeriodMs));
+    this.roleTimer = setInterval(() => void this.watchRole(), Math.max(5_000, 4 * c.heartbeatPeriodMs));
     this.roleTimer.unref();
 
     if (c.metricsAddr) {
