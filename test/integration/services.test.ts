@@ -85,7 +85,9 @@ test.serial('every node serves /metrics; a manager answers the CLI on its contro
   t.is(leaders.length, 1, `exactly one manager reports itself leader: ${leaders.join(', ')}`);
   const tasks = (await c.api.listTasks({})).tasks.filter((x) => x.status?.state === TaskState.RUNNING);
   t.is(running, tasks.length, 'the agents run what the managers think is running');
-  const local = c.controlSocket(c.managers()[1]!);
+  const leader = await c.leader();
+  const follower = c.managers().find((m) => m !== leader)!;
+  const local = c.controlSocket(follower);
   try {
     const names = (await local.listServices({})).services.map((s) => s.spec?.annotations?.name).sort();
     t.deepEqual(names, ['agentd', 'web']);
