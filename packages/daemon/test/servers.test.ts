@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ControlClient, createClient, HealthClient, ServingStatus, ShoalError, type ControlServer } from '@shoal/api';
+import { ControlClient, createClient, HealthClient, ServingStatus, ShoalError, type ControlServer, type HealthCheckRequest, type HealthCheckResponse } from '@shoal/api';
 import { daemonLogger } from '../src/log.js';
 import type { ManagerServices } from '../src/manager-host.js';
 import { unary } from '../src/rpc.js';
@@ -26,7 +26,7 @@ test('services bound before the manager starts answer UNAVAILABLE, then serve; t
     live = { control: { listNodes: (_c, cb) => cb(null, { nodes: [] }) } as Partial<ControlServer> as ControlServer };
     t.deepEqual(await unary((r, m, o, cb) => tcp.listNodes(r, m, o, cb), { roles: [], availabilities: [] }, 5_000), { nodes: [] });
     t.deepEqual(await unary((r, m, o, cb) => local.listNodes(r, m, o, cb), { roles: [], availabilities: [] }, 5_000), { nodes: [] });
-    const h = await unary((r, m, o, cb) => health.check(r, m, o, cb), { service: '' }, 5_000);
+    const h = await unary<HealthCheckRequest, HealthCheckResponse>((r, m, o, cb) => health.check(r, m, o, cb), { service: '' }, 5_000);
     t.is(h.status, ServingStatus.SERVING);
     t.is(h.details['role'], 'manager');
   } finally {
