@@ -1,5 +1,14 @@
 // shoald's command line: routing (plain --data-dir is `run`), refusals with clear messages.
 import test from 'ava';
+import { rmSync as rmTmp } from 'node:fs';
+const tmpDirs: string[] = [];
+function keep(d: string): string {
+  tmpDirs.push(d);
+  return d;
+}
+test.after.always(() => {
+  for (const d of tmpDirs) rmTmp(d, { recursive: true, force: true });
+});
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,14 +23,14 @@ function shoald(...args: string[]): { code: number | null; out: string } {
 }
 
 test('plain `shoald --data-dir DIR` restarts from DIR (and says what is missing)', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'shoald-cli-'));
+  const dir = keep(mkdtempSync(join(tmpdir(), 'shoald-cli-')));
   const r = shoald('--data-dir', dir);
   t.is(r.code, 1);
   t.regex(r.out, /holds no node identity \(node\.json\): create one with "shoald init" or "shoald join"/);
 });
 
 test('init refuses a data dir that already holds a node', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'shoald-cli-'));
+  const dir = keep(mkdtempSync(join(tmpdir(), 'shoald-cli-')));
   writeFileSync(
     join(dir, 'node.json'),
     JSON.stringify({ nodeId: 'n1', clusterId: 'c1', role: 'worker', addrs: { listen: '127.0.0.1:1', advertise: '127.0.0.1:1', managers: [] } }),
@@ -32,7 +41,7 @@ test('init refuses a data dir that already holds a node', (t) => {
 });
 
 test('bad flags are refused naming the flag', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'shoald-cli-'));
+  const dir = keep(mkdtempSync(join(tmpdir(), 'shoald-cli-')));
   t.regex(shoald('init', '--data-dir', dir, '--listen-addr', 'localhost').out, /--listen-addr: "localhost" is not host:port/);
   t.regex(shoald('init', '--data-dir', dir, '--runtime', 'docker').out, /--runtime.*docker.*is invalid|Allowed choices are cri, hollow/);
   t.regex(shoald('join', '--data-dir', dir, '127.0.0.1:1').out, /required option '--token <token>' not specified/);

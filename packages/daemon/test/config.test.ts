@@ -1,4 +1,13 @@
 import test from 'ava';
+import { rmSync as rmTmp } from 'node:fs';
+const tmpDirs: string[] = [];
+function keep(d: string): string {
+  tmpDirs.push(d);
+  return d;
+}
+test.after.always(() => {
+  for (const d of tmpDirs) rmTmp(d, { recursive: true, force: true });
+});
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +39,7 @@ test('labels: repeated and comma separated', (t) => {
 });
 
 test('saved settings come back for run, and flags override them', (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'shoald-cfg-'));
+  const dataDir = keep(mkdtempSync(join(tmpdir(), 'shoald-cfg-')));
   const c = resolveConfig({ dataDir, listenAddr: '127.0.0.1:5000', runtime: 'hollow', heartbeatPeriod: '500ms', labels: ['a=b'], hostname: 'h1' });
   writeSavedFlags(c);
   const saved = readSavedFlags(dataDir);

@@ -1,10 +1,19 @@
 import test from 'ava';
+import { rmSync as rmTmp } from 'node:fs';
+const tmpDirs: string[] = [];
+function keep(d: string): string {
+  tmpDirs.push(d);
+  return d;
+}
+test.after.always(() => {
+  for (const d of tmpDirs) rmTmp(d, { recursive: true, force: true });
+});
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IdentityError, readIdentity, writeIdentity, type NodeIdentityFile } from '../src/identity.js';
 
-const dir = (): string => mkdtempSync(join(tmpdir(), 'shoald-id-'));
+const dir = (): string => keep(mkdtempSync(join(tmpdir(), 'shoald-id-')));
 
 const manager: NodeIdentityFile = {
   nodeId: 'n1',

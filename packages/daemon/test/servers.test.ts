@@ -1,4 +1,13 @@
 import test from 'ava';
+import { rmSync as rmTmp } from 'node:fs';
+const tmpDirs: string[] = [];
+function keep(d: string): string {
+  tmpDirs.push(d);
+  return d;
+}
+test.after.always(() => {
+  for (const d of tmpDirs) rmTmp(d, { recursive: true, force: true });
+});
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +23,7 @@ test('services bound before the manager starts answer UNAVAILABLE, then serve; t
     control: lazyService('control', () => live),
     health: nodeHealth(() => ({ role: 'manager' })),
   };
-  const sock = join(mkdtempSync(join(tmpdir(), 'shoald-s-')), 'control.sock');
+  const sock = join(keep(mkdtempSync(join(tmpdir(), 'shoald-s-'))), 'control.sock');
   const log = daemonLogger({}, { write: () => {} });
   const servers = await startServers({ listenAddr: '127.0.0.1:0', controlSocket: sock, services, log });
   const tcp = createClient(ControlClient, servers.tcpAddr);

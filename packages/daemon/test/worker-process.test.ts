@@ -2,6 +2,15 @@
 // the agent's session and heartbeats, /metrics, SIGTERM, restart from the data dir with the same
 // identity, and the refusal to come back after being removed.
 import test from 'ava';
+import { rmSync as rmTmp } from 'node:fs';
+const tmpDirs: string[] = [];
+function keep(d: string): string {
+  tmpDirs.push(d);
+  return d;
+}
+test.after.always(() => {
+  for (const d of tmpDirs) rmTmp(d, { recursive: true, force: true });
+});
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -31,7 +40,7 @@ test.after.always(async () => {
 
 test.serial('join as a worker, heartbeat, serve /metrics, stop on SIGTERM, restart as the same node, refuse to return once removed', async (t) => {
   const mgr = await new FakeManager().start();
-  const dir = mkdtempSync(join(tmpdir(), 'shoald-w-'));
+  const dir = keep(mkdtempSync(join(tmpdir(), 'shoald-w-')));
   const [p1, p2] = await freePorts(2);
   node = new NodeProcess({
     name: 'w1',

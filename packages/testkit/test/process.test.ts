@@ -1,4 +1,13 @@
 import test from 'ava';
+import { rmSync as rmTmp } from 'node:fs';
+const tmpDirs: string[] = [];
+function keep(d: string): string {
+  tmpDirs.push(d);
+  return d;
+}
+test.after.always(() => {
+  for (const d of tmpDirs) rmTmp(d, { recursive: true, force: true });
+});
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +25,7 @@ function alive(pid: number): boolean {
 }
 
 test('a shoald that cannot start exits non-zero and its log says why', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'shoal-tk-'));
+  const dir = keep(mkdtempSync(join(tmpdir(), 'shoal-tk-')));
   const n = new NodeProcess({ name: 'x1', role: 'worker', dataDir: join(dir, 'x1'), listenAddr: '127.0.0.1:1', metricsAddr: '127.0.0.1:2', flags: [] });
   n.run();
   const exit = await n.waitExit(30_000);
@@ -37,7 +46,7 @@ test('children are killed when the test process exits', async (t) => {
     console.log('PID', n.pid);
     process.exit(0);
   `;
-  const dir = mkdtempSync(join(tmpdir(), 'shoal-tk-'));
+  const dir = keep(mkdtempSync(join(tmpdir(), 'shoal-tk-')));
   const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=shoal-src', '--input-type=module', '-e', script, dir], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
