@@ -1,7 +1,7 @@
 // The leader loops (orchestrator, scheduler, updater) over a real Store on a LocalProposer, with
 // leadership driven by hand, a virtual clock and fake agents that move tasks through the store.
 import test from 'ava';
-import { NodeAvailability, TaskState, UpdateState, type Service, type Task } from '@shoal/api';
+import { msDuration, NodeAvailability, RestartCondition, TaskState, UpdateState, type Service, type Task } from '@shoal/api';
 import { Store } from '@shoal/store';
 import { ensureCluster } from '../../src/ca/cluster.js';
 import { ControlServer } from '../../src/controlapi/server.js';
@@ -194,4 +194,54 @@ test('unschedulable tasks stay pending with the reason, and are placed when a no
   await h.state.update((tx) => tx.create('nodes', workerNode('late')));
   await converged(h, s.id, 2, 'nginx:1', 'api placed on the new node');
   t.true(running(h, s.id).every((x) => x.nodeId === 'late'));
+});
+
+test('a failed task is restarted after its restart delay, on the injected clock', async (t) => {
+  const h = setup();
+  t.teardown(() => h.loops.stop());
+  await h.state.update((tx) => {
+    ensureCluster(tx, 'c1');
+    tx.create('nodes', workerNode('n1'));
+  });
+  h.leadership.set({ leader: true, term: 1 });
+  h.loops.start();
+  const spec = serviceSpec('db', 1);
+  spec.task!.restart = { condition: RestartCondition.RESTART_ANY, delay: msDuration(5_000), maxAttempts: 0, window: undefined };
+  const { service: s } = (await h.control.call('createService', { spec })) as { service: Service };
+  await converged(h, s.id, 1, 'nginx:1', 'db running');
+  const victim = running(h, s.id)[0]!;
+  const failedAt = h.clock.now();
+  await h.state.update((tx) => {
+    const cur = tx.get('tasks', victim.id)!;
+    tx.update('tasks', { ...cur, status: { ...cur.status!, state: TaskState.FAILED, message: 'exit 1' } });
+  });
+  // without time passing, the replacement waits (desired READY)
+  for (let i = 0; i < 30; i++) await new Promise((r) => setTimeout(r, 2));
+  t.is(running(h, s.id).length, 0, 'not restarted before the delay');
+  await converged(h, s.id, 1, 'nginx:1', 'db restarted after the delay');
+  t.true(h.clock.now() - failedAt >= 5_000, `restarted after ${h.clock.now() - failedAt} ms`);
+  t.is(running(h, s.id)[0]!.slot, victim.slot);
+});
+
+test('RollbackService rolls the tasks back to the previous spec through the updater', async (t) => {
+  const h = setup();
+  t.teardown(() => h.loops.stop());
+  await h.state.update((tx) => {
+    ensureCluster(tx, 'c1');
+    for (const id of ['n1', 'n2']) tx.create('nodes', workerNode(id));
+  });
+  h.leadership.set({ leader: true, term: 1 });
+  h.loops.start();
+  const { service: s } = (await h.control.call('createService', { spec: serviceSpec('api', 3, 'app:1', { parallelism: 0 }) })) as { service: Service };
+  await converged(h, s.id, 3, 'app:1', 'api running app:1');
+  await h.control.call('updateService', { serviceId: s.id, serviceVersion: h.service(s.id).meta!.version, spec: serviceSpec('api', 3, 'app:2', { parallelism: 0 }) });
+  await waitFor('update to app:2 completed', () => h.service(s.id).updateStatus?.state === UpdateState.COMPLETED, { step: h.step });
+  await converged(h, s.id, 3, 'app:2', 'api running app:2');
+  await h.control.call('rollbackService', { serviceId: s.id, serviceVersion: h.service(s.id).meta!.version });
+  await waitFor('rollback completed', () => h.service(s.id).updateStatus?.state === UpdateState.ROLLBACK_COMPLETED, {
+    step: h.step,
+    last: () => [h.service(s.id).updateStatus, summary(h, s.id)],
+  });
+  await converged(h, s.id, 3, 'app:1', 'api back on app:1');
+  t.is(h.service(s.id).previousSpec?.task?.container?.image, 'app:2');
 });
