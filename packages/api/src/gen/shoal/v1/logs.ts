@@ -117,6 +117,8 @@ export interface PublishLogsMessage {
   messages: LogMessage[];
   /** no more messages from this node for this subscription */
   close: boolean;
+  /** the publishing node (messages may be empty: the first and the closing message) */
+  nodeId: string;
 }
 
 export interface PublishLogsResponse {
@@ -829,7 +831,7 @@ export const SubscriptionMessage = {
 };
 
 function createBasePublishLogsMessage(): PublishLogsMessage {
-  return { subscriptionId: "", messages: [], close: false };
+  return { subscriptionId: "", messages: [], close: false, nodeId: "" };
 }
 
 export const PublishLogsMessage = {
@@ -842,6 +844,9 @@ export const PublishLogsMessage = {
     }
     if (message.close !== false) {
       writer.uint32(24).bool(message.close);
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(34).string(message.nodeId);
     }
     return writer;
   },
@@ -874,6 +879,13 @@ export const PublishLogsMessage = {
 
           message.close = reader.bool();
           continue;
+        case 4:
+          if (tag !== 34) {
+            break;
+          }
+
+          message.nodeId = reader.string();
+          continue;
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -890,6 +902,7 @@ export const PublishLogsMessage = {
         ? object.messages.map((e: any) => LogMessage.fromJSON(e))
         : [],
       close: isSet(object.close) ? globalThis.Boolean(object.close) : false,
+      nodeId: isSet(object.nodeId) ? globalThis.String(object.nodeId) : "",
     };
   },
 
@@ -904,6 +917,9 @@ export const PublishLogsMessage = {
     if (message.close !== false) {
       obj.close = message.close;
     }
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
     return obj;
   },
 
@@ -915,6 +931,7 @@ export const PublishLogsMessage = {
     message.subscriptionId = object.subscriptionId ?? "";
     message.messages = object.messages?.map((e) => LogMessage.fromPartial(e)) || [];
     message.close = object.close ?? false;
+    message.nodeId = object.nodeId ?? "";
     return message;
   },
 };
