@@ -15,8 +15,11 @@ import { Session, type SessionState } from './session.js';
 import { TaskDb, type NodeIdentity } from './taskdb.js';
 
 export interface AgentOptions {
-  /** Directory for the agent's local db (created if missing). */
-  dataDir: string;
+  /**
+   * Directory for the agent's local db (created if missing); `undefined` keeps it in memory, for
+   * simulated nodes that need not survive a restart (a hollow node farm).
+   */
+  dataDir: string | undefined;
   /** Dispatcher addresses ("host:port") to start from; the session then sends the current list. */
   managers: string[];
   joinToken: string;

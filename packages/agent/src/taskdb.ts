@@ -30,12 +30,53 @@ interface StoredTask {
 
 const TASK_PREFIX = 'task/';
 
-export class TaskDb {
-  private readonly db: Level<string, unknown>;
+/** The few operations TaskDb needs from its key-value store. */
+interface KvBackend {
+  open(): Promise<void>;
+  close(): Promise<void>;
+  get(key: string): Promise<unknown>;
+  put(key: string, value: unknown): Promise<void>;
+  del(key: string): Promise<void>;
+  iterator(range: { gte: string; lt: string }): AsyncIterable<[string, unknown]>;
+}
 
-  constructor(dataDir: string) {
-    mkdirSync(dataDir, { recursive: true });
-    this.db = new Level<string, unknown>(join(dataDir, 'agent-db'), { valueEncoding: 'json' });
+/**
+ * A Map standing in for level, for agents that need no persistence (a hollow node farm hosting
+ * a thousand simulated nodes in one process). Values are kept as they were put (the caller
+ * stores fresh objects), and reads return them as a level json db would return a copy.
+ */
+class MemoryBackend implements KvBackend {
+  private readonly map = new Map<string, unknown>();
+  async open(): Promise<void> {}
+  async close(): Promise<void> {}
+  async get(key: string): Promise<unknown> {
+    return this.map.get(key);
+  }
+  async put(key: string, value: unknown): Promise<void> {
+    this.map.set(key, value);
+  }
+  async del(key: string): Promise<void> {
+    this.map.delete(key);
+  }
+  async *iterator(range: { gte: string; lt: string }): AsyncIterable<[string, unknown]> {
+    const keys = [...this.map.keys()].filter((k) => k >= range.gte && k < range.lt).sort();
+    for (const k of keys) if (this.map.has(k)) yield [k, this.map.get(k)];
+  }
+}
+
+export class TaskDb {
+  private readonly db: KvBackend;
+  private readonly memory: boolean;
+
+  /** `dataDir` holds the level db; `undefined` keeps everything in memory (lost on restart). */
+  constructor(dataDir: string | undefined) {
+    this.memory = dataDir === undefined;
+    if (dataDir === undefined) {
+      this.db = new MemoryBackend();
+    } else {
+      mkdirSync(dataDir, { recursive: true });
+      this.db = new Level<string, unknown>(join(dataDir, 'agent-db'), { valueEncoding: 'json' });
+    }
   }
 
   async open(): Promise<void> {
@@ -63,6 +104,11 @@ export class TaskDb {
   }
 
   async putTask(rec: TaskRecord): Promise<void> {
+    if (this.memory) {
+      // no serialisation: the record's objects are not mutated after they are put
+      await this.db.put(TASK_PREFIX + rec.task.id, { ...rec, status: { ...rec.status } });
+      return;
+    }
     const v: StoredTask = { task: Task.toJSON(rec.task), status: TaskStatus.toJSON(rec.status) };
     if (rec.handle) v.handle = rec.handle;
     await this.db.put(TASK_PREFIX + rec.task.id, v);
@@ -73,13 +119,16 @@ export class TaskDb {
   }
 
   async getTask(taskId: string): Promise<TaskRecord | undefined> {
-    const v = (await this.db.get(TASK_PREFIX + taskId)) as StoredTask | undefined;
-    return v ? decode(v) : undefined;
+    const v = await this.db.get(TASK_PREFIX + taskId);
+    if (this.memory) return v as TaskRecord | undefined;
+    return v ? decode(v as StoredTask) : undefined;
   }
 
   async listTasks(): Promise<TaskRecord[]> {
     const out: TaskRecord[] = [];
-    for await (const [, v] of this.db.iterator({ gte: TASK_PREFIX, lt: TASK_PREFIX + '\xff' })) out.push(decode(v as StoredTask));
+    for await (const [, v] of this.db.iterator({ gte: TASK_PREFIX, lt: TASK_PREFIX + '\xff' })) {
+      out.push(this.memory ? (v as TaskRecord) : decode(v as StoredTask));
+    }
     return out;
   }
 }

@@ -157,3 +157,25 @@ test('task db: identity, manager list and task records survive a reopen', async 
   t.deepEqual(recs[0]!.handle, { taskId: 't1', containerId: 'c1', sandboxId: 's1' });
   await again.close();
 });
+
+test('task db in memory (no dataDir): same records as level, ordered by task id, a status copy per put', async (t) => {
+  const db = new TaskDb(undefined);
+  await db.open();
+  t.is(await db.getIdentity(), undefined);
+  await db.putIdentity({ nodeId: 'n1', role: 0, clusterId: 'c1' });
+  await db.putManagers(['a:1']);
+  const status = st(TaskState.RUNNING);
+  await db.putTask({ task: makeTask('t2'), status: st(TaskState.ACCEPTED) });
+  await db.putTask({ task: makeTask('t1'), status, handle: { taskId: 't1', containerId: 'c1', sandboxId: 's1' } });
+  await db.putTask({ task: makeTask('t3'), status: st(TaskState.READY) });
+  await db.deleteTask('t3');
+  status.state = TaskState.FAILED; // the caller's object changing later does not change the record
+  t.deepEqual(await db.getIdentity(), { nodeId: 'n1', role: 0, clusterId: 'c1' });
+  t.deepEqual(await db.getManagers(), ['a:1']);
+  const recs = await db.listTasks();
+  t.deepEqual(recs.map((r) => [r.task.id, r.status.state]), [['t1', TaskState.RUNNING], ['t2', TaskState.ACCEPTED]]);
+  t.deepEqual(recs[0]!.handle, { taskId: 't1', containerId: 'c1', sandboxId: 's1' });
+  t.is((await db.getTask('t2'))?.task.id, 't2');
+  t.is(await db.getTask('t3'), undefined);
+  await db.close();
+});
