@@ -14,11 +14,22 @@ export interface PrivateContainerd {
   down(): Promise<void>;
 }
 
+export interface ContainerdUpOptions {
+  /**
+   * x of the node-local bridge subnet 10.213.x.0/24 (and bridge name shoal<x>). By default it is
+   * derived from NAME (20..219), so instances that run at the same time may collide; tests that
+   * start several instances pass distinct values of 220..254.
+   */
+  subnetIndex?: number;
+}
+
 /** Start (idempotently) containerd instance NAME; fails with what to do when it cannot. */
-export async function containerdUp(name: string): Promise<PrivateContainerd> {
+export async function containerdUp(name: string, opts: ContainerdUpOptions = {}): Promise<PrivateContainerd> {
   if (process.getuid?.() !== 0) throw new Error('the CRI runtime needs root (the test starts containerd and runc)');
+  const env = { ...process.env };
+  if (opts.subnetIndex !== undefined) env['SHOAL_SUBNET_INDEX'] = String(opts.subnetIndex);
   try {
-    const { stdout } = await run('bash', [join(REPO_ROOT, 'scripts/runtime/containerd-up.sh'), name], { timeout: 120_000 });
+    const { stdout } = await run('bash', [join(REPO_ROOT, 'scripts/runtime/containerd-up.sh'), name], { timeout: 120_000, env });
     const socket = stdout.trim().split('\n').pop() ?? '';
     return {
       name,

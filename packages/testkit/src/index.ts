@@ -6,5 +6,7 @@ export { waitFor, observed, WaitTimeoutError, type Check, type WaitOptions } fro
 export { freePort, freePorts } from './ports.js';
 export { fetchText, parseMetrics, metricValue, type Sample } from './metrics.js';
 export * from './services.js';
-export { containerdUp, type PrivateContainerd } from './containerd.js';
+export { containerdUp, type ContainerdUpOptions, type PrivateContainerd } from './containerd.js';
 export { measureDeploy, measureFailover } from './measure.js';
+export { HollowFarm, type HollowFarmOptions, type HollowFarmStats } from './hollow-farm.js';
+export { FarmProcess, type FarmProcessOptions } from './hollow-farm-process.js';
