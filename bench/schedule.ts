@@ -2,11 +2,16 @@
 //  (a) benchSchedulerAlone(): the scheduler core in memory: 100,000 pending tasks of 100 services
 //      onto 1,000 nodes (some services with constraints, some with placement preferences, some
 //      with reservations), placements per second, median of a few runs.
-//  (b) end to end (services created through the Control API until all tasks run on hollow
-//      workers): not measured yet; its fields stay null until benchE2E() exists.
+//  (b) benchE2E() (bench/_schedule-e2e.ts): 3 shoald managers + `nodes` hollow worker nodes in
+//      hollow-farm processes, `services` × `replicas` created through the Control API, seconds from
+//      the first create to all RUNNING on the leader, and the leader's peak RSS.
 // Prints one JSON line per run, then a summary JSON object as the LAST line.
 //
 //   npm run bench -- schedule [--runs 5] [--tasks 100000] [--nodes 1000] [--services 100]
+//                             [--replicas 1000] [--e2e 1] [--per-farm 500] [--timeout 600]
+//                             [--heartbeat 5s] [--prof DIR]
+//   smaller: npm run bench -- schedule --runs 1 --nodes 100 --services 10 --replicas 100
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import {
@@ -21,25 +26,42 @@ import {
 } from '@shoal/api';
 import { SchedulerState } from '../packages/manager/src/scheduler/index.js';
 import { machine, percentile } from './_machine.js';
+import { benchE2E } from './_schedule-e2e.js';
 
 interface Options {
   runs: number;
   tasks: number;
   nodes: number;
   services: number;
+  replicas: number;
+  e2e: number;
+  'per-farm': number;
+  timeout: number;
+  managers: number;
 }
 
-function parseArgs(argv: string[]): Options {
-  const o: Options = { runs: 5, tasks: 100_000, nodes: 1_000, services: 100 };
+interface StringOptions {
+  heartbeat: string;
+  prof: string;
+}
+
+function parseArgs(argv: string[]): Options & StringOptions {
+  const o: Options = { runs: 5, tasks: 100_000, nodes: 1_000, services: 100, replicas: 1_000, e2e: 1, 'per-farm': 500, timeout: 600, managers: 3 };
+  const so: StringOptions = { heartbeat: '5s', prof: '' };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]?.replace(/^--/, '');
-    const v = Number(argv[i + 1]);
-    if (k && k in o && Number.isFinite(v)) {
-      (o as unknown as Record<string, number>)[k] = v;
+    const raw = argv[i + 1];
+    if (k && k in so && raw !== undefined) {
+      (so as unknown as Record<string, string>)[k] = raw;
       i++;
+      continue;
     }
+    const v = Number(raw);
+    if (!k || !(k in o) || !Number.isFinite(v) || v < 0) throw new Error(`bad flag ${argv[i]} ${raw ?? ''}`);
+    (o as unknown as Record<string, number>)[k] = v;
+    i++;
   }
-  return o;
+  return { ...o, ...so };
 }
 
 const GB = 1024 ** 3;
@@ -150,7 +172,7 @@ export function benchSchedulerAlone(o: Options, onRun: (r: SchedulerRun) => void
   return runs;
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const runs = benchSchedulerAlone(o, (r) => console.log(JSON.stringify({ bench: 'schedule', part: 'scheduler_alone', ...r })));
   const rates = runs.map((r) => r.placements_per_sec).sort((a, b) => a - b);
@@ -163,8 +185,22 @@ function main(): void {
       machine: machine(),
     }),
   );
-  // (b) end to end is measured by benchE2E() once the manager is wired; null until then.
-  const e2e: { tasks: number; seconds: number | null; rssMb: number | null } = { tasks: o.tasks, seconds: null, rssMb: null };
+  const e2e: { tasks: number; seconds: number | null; rssMb: number | null; error?: string } = { tasks: o.services * o.replicas, seconds: null, rssMb: null };
+  if (o.e2e) {
+    const r = await benchE2E({
+      managers: o.managers,
+      nodes: o.nodes,
+      services: o.services,
+      replicas: o.replicas,
+      perFarm: o['per-farm'],
+      timeoutS: o.timeout,
+      heartbeat: o.heartbeat,
+      ...(o.prof ? { profDir: o.prof } : {}),
+      progress: (p) => console.log(JSON.stringify({ bench: 'schedule', part: 'e2e_progress', ...p })),
+    });
+    console.log(JSON.stringify({ bench: 'schedule', part: 'e2e', ...r, load: loadavg().map((x) => Number(x.toFixed(2))) }));
+    Object.assign(e2e, { seconds: r.seconds, rssMb: r.rssMb, ...(r.error ? { error: r.error } : {}) });
+  }
   console.log(
     JSON.stringify({
       bench: 'schedule',
@@ -172,9 +208,18 @@ function main(): void {
       e2e_tasks: e2e.tasks,
       e2e_seconds: e2e.seconds,
       manager_rss_mb: e2e.rssMb,
+      ...(e2e.error ? { e2e_error: e2e.error } : {}),
     }),
   );
 }
 
 // run only when executed, so another bench (or part (b)) can import benchSchedulerAlone
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

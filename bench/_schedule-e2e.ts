@@ -1,0 +1,154 @@
+// Part (b) of the scheduling benchmark: end to end at scale. A cluster of `managers` shoald
+// processes on loopback, `nodes` hollow worker nodes hosted by a few hollow-farm processes (each
+// node a real Agent with its own session), then `services` × `replicas` created through the
+// Control API; measured from the first create to all tasks RUNNING as the leader sees them
+// (its shoal_tasks{state="running"} gauge), plus the leader's peak RSS. Bounded by `timeoutS`:
+// on timeout the result says how far it got.
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { FarmProcess, metricValue, observed, replicatedSpec, startCluster, type Cluster, type NodeProcess } from '../packages/testkit/src/index.js';
+
+export interface E2EOptions {
+  managers: number;
+  nodes: number;
+  services: number;
+  replicas: number;
+  /** nodes per farm process */
+  perFarm: number;
+  timeoutS: number;
+  heartbeat: string;
+  /** write V8 CPU profiles of every manager into this dir (stopped cleanly at the end) */
+  profDir?: string;
+  progress?: (o: object) => void;
+}
+
+export interface E2EResult {
+  tasks: number;
+  nodes: number;
+  services: number;
+  replicas: number;
+  /** null when not every task reached RUNNING before the deadline */
+  seconds: number | null;
+  running: number;
+  create_seconds: number;
+  first_running_seconds: number | null;
+  bring_up_seconds: number;
+  /** leader peak RSS (VmHWM) in MiB, and the peak of the VmRSS samples taken during the deploy */
+  rssMb: number | null;
+  rss_samples_peak_mb: number | null;
+  leader: string;
+  error?: string;
+}
+
+function procStatus(pid: number | undefined): { rssKb: number; hwmKb: number } | undefined {
+  if (!pid) return undefined;
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? NaN);
+    return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
+  } catch {
+    return undefined;
+  }
+}
+
+async function runningOn(cluster: Cluster, leader: NodeProcess): Promise<number | undefined> {
+  try {
+    return metricValue(await cluster.metrics(leader), 'shoal_tasks', { state: 'running' });
+  } catch {
+    return undefined;
+  }
+}
+
+async function inParallel<T>(items: T[], limit: number, fn: (x: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (i < items.length) await fn(items[i++]!);
+  }));
+}
+
+export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
+  const total = o.services * o.replicas;
+  const deadline = performance.now() + o.timeoutS * 1000;
+  const progress = o.progress ?? (() => {});
+  const result: E2EResult = {
+    tasks: total, nodes: o.nodes, services: o.services, replicas: o.replicas, seconds: null, running: 0,
+    create_seconds: NaN, first_running_seconds: null, bring_up_seconds: NaN, rssMb: null, rss_samples_peak_mb: null, leader: '',
+  };
+  if (o.profDir) process.env['NODE_OPTIONS'] = `${process.env['NODE_OPTIONS'] ?? ''} --cpu-prof --cpu-prof-dir=${o.profDir}`.trim();
+  const tUp = performance.now();
+  const cluster = await startCluster({ managers: o.managers, workers: 0, runtime: 'hollow', heartbeatPeriod: o.heartbeat, startTimeoutMs: o.timeoutS * 1000 });
+  if (o.profDir) delete process.env['NODE_OPTIONS'];
+  const farms: FarmProcess[] = [];
+  try {
+    const leader = await cluster.leader();
+    result.leader = leader.name;
+    const tokens = await cluster.joinTokens();
+    const addrs = [leader.listenAddr, ...cluster.liveManagerAddrs().filter((a) => a !== leader.listenAddr)];
+    for (let left = o.nodes, f = 0; left > 0; f++) {
+      const count = Math.min(o.perFarm, left);
+      left -= count;
+      farms.push(new FarmProcess({ managers: addrs, joinToken: tokens.worker, count, prefix: `f${f}` }));
+    }
+    await Promise.all(farms.map((f) => f.waitUp()));
+    const api = cluster.control(leader);
+    await cluster.waitFor(`${o.nodes} hollow nodes READY`, async () => {
+      const res = await api.listNodes({}, { timeoutMs: 20_000 });
+      const ready = res.nodes.filter((n) => n.status?.state === 2 /* NODE_READY */).length;
+      return observed(ready >= o.nodes + o.managers, { ready });
+    }, Math.max(1_000, deadline - performance.now()));
+    result.bring_up_seconds = Number(((performance.now() - tUp) / 1000).toFixed(2));
+    progress({ phase: 'up', bring_up_seconds: result.bring_up_seconds, farms: farms.length, leader_rss_mb: (procStatus(leader.pid)?.rssKb ?? NaN) / 1024 });
+
+    // ---- measured part: first create → all RUNNING
+    const t0 = performance.now();
+    let peakRssKb = 0;
+    const sample = (): void => {
+      const s = procStatus(leader.pid);
+      if (s && s.rssKb > peakRssKb) peakRssKb = s.rssKb;
+    };
+    const sampler = setInterval(sample, 250);
+    let created = 0;
+    const creating = inParallel(Array.from({ length: o.services }, (_, i) => i), 8, async (i) => {
+      await api.createService({ spec: replicatedSpec(`bench-${i}`, o.replicas) }, { timeoutMs: 60_000 });
+      created++;
+    }).then(() => {
+      result.create_seconds = Number(((performance.now() - t0) / 1000).toFixed(2));
+    });
+    creating.catch(() => undefined);
+    let lastLog = 0;
+    try {
+      for (;;) {
+        const running = await runningOn(cluster, leader);
+        const t = performance.now();
+        if (running !== undefined) {
+          result.running = running;
+          if (running > 0 && result.first_running_seconds === null) result.first_running_seconds = Number(((t - t0) / 1000).toFixed(2));
+          if (running >= total && created === o.services) {
+            result.seconds = Number(((t - t0) / 1000).toFixed(2));
+            break;
+          }
+        }
+        if (t - lastLog > 5_000) {
+          lastLog = t;
+          progress({ phase: 'deploy', t: Number(((t - t0) / 1000).toFixed(1)), created, running: result.running, leader_rss_mb: Math.round((procStatus(leader.pid)?.rssKb ?? NaN) / 1024) });
+        }
+        if (t > deadline) throw new Error(`gave up after ${o.timeoutS} s: ${result.running}/${total} tasks RUNNING, ${created}/${o.services} services created`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await creating;
+    } finally {
+      clearInterval(sampler);
+      sample();
+      const s = procStatus(leader.pid);
+      result.rssMb = s ? Math.round(s.hwmKb / 1024) : null;
+      result.rss_samples_peak_mb = peakRssKb ? Math.round(peakRssKb / 1024) : null;
+    }
+  } catch (err) {
+    result.error = (err as Error).message;
+    progress({ phase: 'error', error: result.error, farms: farms.map((f) => ({ latest: f.latest, error: f.error, tail: f.tailText(5) })), managers: cluster.failureReport(10) });
+  } finally {
+    await Promise.all(farms.map((f) => f.stop()));
+    await cluster.stop();
+  }
+  return result;
+}
