@@ -11,10 +11,18 @@ export class MemoryStorage implements RaftStorageReader {
   hardState: HardState = { term: 0, vote: 0, commit: 0 };
   private snap: Snapshot;
   private ents: Entry[];
+  private readonly boot: ConfState | undefined;
 
+  /** `confState`: the cluster's bootstrap configuration (index 0), for founding and joining members alike */
   constructor(confState: ConfState = { voters: [], learners: [] }) {
     this.snap = { metadata: { index: 0, term: 0, confState: cloneConfState(confState) }, data: new Uint8Array() };
     this.ents = [{ index: 0, term: 0, type: EntryType.Normal, data: new Uint8Array() }];
+    if (confState.voters.length > 0 || confState.learners.length > 0) this.boot = cloneConfState(confState);
+  }
+
+  /** the bootstrap configuration this storage started from (kept through snapshots and compaction) */
+  bootstrapConfState(): ConfState | undefined {
+    return this.boot ? cloneConfState(this.boot) : undefined;
   }
 
   initialState(): { hardState: HardState; confState: ConfState } {

@@ -4,7 +4,7 @@
 // once persisted), while followers persist before they answer. Proposals arriving while a save
 // is in flight pile up in the core and go out together in the next Ready (group commit).
 import { EventEmitter } from 'node:events';
-import { RaftClient, createClient, grpc } from '@shoal/api';
+import { RaftClient, createClient, grpc, type RaftMembersResponse } from '@shoal/api';
 import { decodeConfChange } from '../core/confchange.js';
 import { RawNode, type Status } from '../core/rawnode.js';
 import {
@@ -15,6 +15,7 @@ import {
   RaftError,
   Role,
   type ConfChange,
+  type ConfState,
   type Entry,
   type Message,
   type NodeId,
@@ -120,8 +121,23 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
 
   private async init(): Promise<void> {
     const o = this.o;
-    if (o.bootstrap && this.storage.isEmpty()) {
-      await this.storage.bootstrap({ voters: o.bootstrap.map((m) => m.id).sort((a, b) => a - b), learners: [] });
+    if (this.storage.isEmpty()) {
+      // A founding member starts from the founding voters; a joining one from the same
+      // configuration, as the cluster tells it (the rawnode.ts contract): the log it replicates
+      // only holds the membership changes made after the founding.
+      const boot = o.bootstrap
+        ? { voters: o.bootstrap.map((m) => m.id).sort((a, b) => a - b), learners: [] }
+        : o.joinConfState && o.joinConfState.voters.length > 0
+          ? o.joinConfState
+          : o.peers && o.peers.length > 0
+            ? await this.fetchBootstrap(o.peers)
+            : undefined;
+      if (boot) {
+        await this.storage.bootstrap(boot);
+        this.log.info('bootstrap configuration', { voters: boot.voters, learners: boot.learners, founding: o.bootstrap !== undefined });
+      } else {
+        this.log.warn('empty storage and no bootstrap configuration: waiting for a snapshot from the leader');
+      }
     }
     for (const m of [...(o.bootstrap ?? []), ...(o.peers ?? [])]) this.members.set(m.id, m.addr);
     const snap = this.storage.snapshot();
@@ -147,6 +163,34 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       this.log.error('raft loop failed: stopping this node', { err: this.fatal });
       void this.stop();
     });
+  }
+
+  /** asks the peers (Raft.Members) for the cluster's bootstrap configuration, until one knows it */
+  private async fetchBootstrap(peers: Member[]): Promise<ConfState> {
+    const deadline = Date.now() + this.o.joinTimeoutMs;
+    let last = 'no answer';
+    for (let round = 0; ; round++) {
+      for (const p of peers) {
+        if (p.id === this.id || !p.addr) continue;
+        const client = createClient(RaftClient, p.addr);
+        try {
+          const res = await new Promise<RaftMembersResponse>((resolve, reject) => {
+            client.members({}, new grpc.Metadata(), { deadline: Date.now() + 2_000 }, (err, r) => (err ? reject(err) : resolve(r)));
+          });
+          const cs = res.bootstrap;
+          if (cs && cs.voters.length > 0) return { voters: cs.voters.map(Number), learners: cs.learners.map(Number) };
+          last = `${p.addr}: bootstrap configuration unknown`;
+        } catch (err) {
+          last = `${p.addr}: ${err instanceof Error ? err.message : String(err)}`;
+        } finally {
+          client.close();
+        }
+      }
+      if (Date.now() > deadline) {
+        throw new RaftError('Unavailable', `joining node ${this.id}: no peer gave the cluster's bootstrap configuration within ${this.o.joinTimeoutMs} ms (${last})`);
+      }
+      await new Promise((r) => setTimeout(r, Math.min(1_000, 100 * 2 ** round)));
+    }
   }
 
   private async restoreSnapshot(snap: Snapshot): Promise<void> {
@@ -470,6 +514,11 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   memberList(): (Member & { learner: boolean })[] {
     const cs = this.node.raft.confState;
     return [...cs.voters, ...cs.learners].map((id) => ({ id, addr: this.members.get(id) ?? '', learner: cs.learners.includes(id) }));
+  }
+
+  /** the cluster's bootstrap configuration (founding voters at index 0), handed to joining nodes */
+  bootstrapConfState(): ConfState | undefined {
+    return this.storage.bootstrapConfState();
   }
 
   removedIds(): NodeId[] {

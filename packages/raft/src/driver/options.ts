@@ -1,5 +1,5 @@
 // Options of a RaftNode and the state machine it drives. Defaults follow ARCHITECTURE.md.
-import type { Entry, NodeId, SnapshotMetadata } from '../core/types.js';
+import type { ConfState, Entry, NodeId, SnapshotMetadata } from '../core/types.js';
 import type { Logger } from '../transport/logger.js';
 
 /** What raft replicates into. apply must be a pure function of state and log (no side effects). */
@@ -24,6 +24,13 @@ export interface RaftNodeOptions {
   stateMachine: StateMachine;
   /** the initial voters (including this node) of a brand-new cluster; ignored once the storage holds state */
   bootstrap?: Member[];
+  /**
+   * A joining node: the cluster's bootstrap configuration (the founding voters at index 0) as
+   * Raft.Join answered it. A node whose storage is empty starts from it, so that replaying the
+   * log's membership changes yields the cluster's members. Without it (and without `bootstrap`)
+   * an empty node asks `peers` for it (Raft.Members) before it starts.
+   */
+  joinConfState?: ConfState;
   /** addresses known from configuration, merged with what the log and snapshots say */
   peers?: Member[];
   tickMs?: number;
@@ -40,6 +47,8 @@ export interface RaftNodeOptions {
   requestTimeoutMs?: number;
   /** the leader promotes a learner to voter once it has caught up (default true) */
   autoPromote?: boolean;
+  /** how long an empty joining node asks its peers for the bootstrap configuration (default 30 s) */
+  joinTimeoutMs?: number;
   /** fsync every write (default true); false only in tests that do not care about durability */
   sync?: boolean;
   log?: Logger;
@@ -55,4 +64,5 @@ export const DEFAULTS = {
   maxInflightMsgs: 256,
   maxSnapshotChunk: 1024 * 1024,
   requestTimeoutMs: 5_000,
+  joinTimeoutMs: 30_000,
 };

@@ -48,6 +48,7 @@ export function raftService(node: RaftNode): RaftServer {
     members: unary(async () => ({
       members: node.memberList().map((m) => ({ raftId: m.id, nodeId: String(m.id), addr: m.addr, learner: m.learner })),
       leader: node.leader,
+      bootstrap: node.bootstrapConfState(),
     })),
     propose: unary(async (req) => node.propose(req.data)),
     join: unary(async (req) => {
@@ -65,6 +66,7 @@ export function raftService(node: RaftNode): RaftServer {
           members: node.memberList().map((m) => ({ raftId: m.id, nodeId: String(m.id), addr: m.addr, learner: m.learner })),
           removed: node.removedIds(),
           clusterId: node.clusterId,
+          bootstrap: node.bootstrapConfState(),
         };
       });
       joinChain = p.catch(() => undefined);

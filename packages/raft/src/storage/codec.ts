@@ -4,6 +4,7 @@
 //   s                  -> snapshot metadata (JSON)
 //   d                  -> snapshot data
 //   o                  -> log floor: index and term of the last compacted entry (u64, u64)
+//   b                  -> the cluster's bootstrap configuration (JSON), never compacted
 // Big-endian indexes keep entries in log order under level's byte-wise key ordering.
 import type { ConfState, Entry, HardState, SnapshotMetadata } from '../core/types.js';
 
@@ -11,6 +12,7 @@ export const KEY_HARD_STATE = Buffer.from('h');
 export const KEY_SNAP_META = Buffer.from('s');
 export const KEY_SNAP_DATA = Buffer.from('d');
 export const KEY_OFFSET = Buffer.from('o');
+export const KEY_BOOTSTRAP = Buffer.from('b');
 export const ENTRY_PREFIX = 0x65; // 'e'
 
 export function entryKey(index: number): Buffer {
@@ -78,4 +80,13 @@ export function decodeOffset(v: Uint8Array): { index: number; term: number } {
   const b = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
   if (b.byteLength !== 16) throw new Error('raft storage: log offset is corrupt');
   return { index: Number(b.readBigUInt64BE(0)), term: Number(b.readBigUInt64BE(8)) };
+}
+
+export function encodeConfState(cs: ConfState): Buffer {
+  return Buffer.from(JSON.stringify({ voters: cs.voters, learners: cs.learners }));
+}
+
+export function decodeConfState(v: Uint8Array): ConfState {
+  const o = JSON.parse(Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8')) as Partial<ConfState>;
+  return { voters: o.voters ?? [], learners: o.learners ?? [] };
 }

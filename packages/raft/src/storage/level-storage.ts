@@ -7,14 +7,17 @@ import { cloneConfState } from '../core/confchange.js';
 import { RaftError, type ConfState, type Entry, type HardState, type RaftStorageReader, type Snapshot } from '../core/types.js';
 import {
   ENTRY_PREFIX,
+  KEY_BOOTSTRAP,
   KEY_HARD_STATE,
   KEY_OFFSET,
   KEY_SNAP_DATA,
   KEY_SNAP_META,
+  decodeConfState,
   decodeEntry,
   decodeHardState,
   decodeOffset,
   decodeSnapMeta,
+  encodeConfState,
   encodeEntry,
   encodeHardState,
   encodeOffset,
@@ -34,6 +37,8 @@ export interface LevelStorageOptions {
 export class LevelStorage implements RaftStorageReader {
   private hs: HardState = { term: 0, vote: 0, commit: 0 };
   private snap: Snapshot;
+  /** the cluster's configuration at index 0 (founding voters), kept apart from snapshots */
+  private boot: ConfState | undefined;
   /** the log floor: index and term of the last compacted entry (entries start at offset + 1) */
   private offset = 0;
   private offsetTerm = 0;
@@ -72,6 +77,12 @@ export class LevelStorage implements RaftStorageReader {
       const data = await this.db.get(KEY_SNAP_DATA);
       this.snap = { metadata: decodeSnapMeta(meta), data: new Uint8Array(data ?? new Uint8Array()) };
     }
+    const boot = await this.db.get(KEY_BOOTSTRAP);
+    if (boot) this.boot = decodeConfState(boot);
+    else if (meta && this.snap.metadata.index === 0 && !confStateEmpty(this.snap.metadata.confState)) {
+      // written before the bootstrap had a key of its own: the index-0 snapshot metadata is it
+      this.boot = cloneConfState(this.snap.metadata.confState);
+    }
     const off = await this.db.get(KEY_OFFSET);
     if (off) ({ index: this.offset, term: this.offsetTerm } = decodeOffset(off));
     const ents: Entry[] = [];
@@ -85,18 +96,33 @@ export class LevelStorage implements RaftStorageReader {
     this.ents = ents;
   }
 
-  /** a brand-new member's initial configuration (only on an empty storage) */
+  /**
+   * A brand-new member's initial configuration (only on an empty storage): the cluster's
+   * bootstrap configuration, i.e. the founding voters for a founding member, or what the cluster
+   * answered for a joining one (its log's conf changes then replay to the cluster's members).
+   * It is also kept under a key of its own that compaction never touches, so that this member
+   * can hand it on to later joiners (bootstrapConfState()).
+   */
   async bootstrap(confState: ConfState): Promise<void> {
     if (!this.isEmpty()) return;
+    if (confStateEmpty(confState)) throw new RaftError('InvalidArgument', 'raft storage: empty bootstrap configuration');
     const metadata = { index: 0, term: 0, confState: cloneConfState(confState) };
-    await this.write([{ type: 'put', key: KEY_SNAP_META, value: encodeSnapMeta(metadata) }]);
+    await this.write([
+      { type: 'put', key: KEY_SNAP_META, value: encodeSnapMeta(metadata) },
+      { type: 'put', key: KEY_BOOTSTRAP, value: encodeConfState(confState) },
+    ]);
     this.snap = { metadata, data: new Uint8Array() };
+    this.boot = cloneConfState(confState);
+  }
+
+  /** the cluster's bootstrap configuration (index 0), or undefined if this storage never learnt it */
+  bootstrapConfState(): ConfState | undefined {
+    return this.boot ? cloneConfState(this.boot) : undefined;
   }
 
   /** nothing was ever written (no log, no term, no configuration) */
   isEmpty(): boolean {
-    const cs = this.snap.metadata.confState;
-    return this.lastIndex() === 0 && this.hs.term === 0 && cs.voters.length === 0 && cs.learners.length === 0;
+    return this.lastIndex() === 0 && this.hs.term === 0 && this.snap.metadata.index === 0 && confStateEmpty(this.snap.metadata.confState);
   }
 
   // ---- RaftStorageReader ----
@@ -237,4 +263,8 @@ export class LevelStorage implements RaftStorageReader {
     this.closed = true;
     await this.db.close();
   }
+}
+
+function confStateEmpty(cs: ConfState): boolean {
+  return cs.voters.length === 0 && cs.learners.length === 0;
 }

@@ -122,6 +122,11 @@ export interface RaftJoinResponse {
   /** raft ids that were removed and must never be reused */
   removed: number[];
   clusterId: string;
+  /**
+   * the cluster's bootstrap configuration (the founding voters, at index 0): a joining node
+   * starts from it, so that replaying the log's membership changes gives the cluster's members
+   */
+  bootstrap?: RaftConfState | undefined;
 }
 
 export interface RaftLeaveRequest {
@@ -137,6 +142,8 @@ export interface RaftMembersRequest {
 export interface RaftMembersResponse {
   members: RaftMember[];
   leader: number;
+  /** the cluster's bootstrap configuration (see RaftJoinResponse.bootstrap); empty if unknown */
+  bootstrap?: RaftConfState | undefined;
 }
 
 export interface RaftProposeRequest {
@@ -1108,7 +1115,7 @@ export const RaftJoinRequest = {
 };
 
 function createBaseRaftJoinResponse(): RaftJoinResponse {
-  return { raftId: 0, members: [], removed: [], clusterId: "" };
+  return { raftId: 0, members: [], removed: [], clusterId: "", bootstrap: undefined };
 }
 
 export const RaftJoinResponse = {
@@ -1126,6 +1133,9 @@ export const RaftJoinResponse = {
     writer.ldelim();
     if (message.clusterId !== "") {
       writer.uint32(34).string(message.clusterId);
+    }
+    if (message.bootstrap !== undefined) {
+      RaftConfState.encode(message.bootstrap, writer.uint32(42).fork()).ldelim();
     }
     return writer;
   },
@@ -1175,6 +1185,13 @@ export const RaftJoinResponse = {
 
           message.clusterId = reader.string();
           continue;
+        case 5:
+          if (tag !== 42) {
+            break;
+          }
+
+          message.bootstrap = RaftConfState.decode(reader, reader.uint32());
+          continue;
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1190,6 +1207,7 @@ export const RaftJoinResponse = {
       members: globalThis.Array.isArray(object?.members) ? object.members.map((e: any) => RaftMember.fromJSON(e)) : [],
       removed: globalThis.Array.isArray(object?.removed) ? object.removed.map((e: any) => globalThis.Number(e)) : [],
       clusterId: isSet(object.clusterId) ? globalThis.String(object.clusterId) : "",
+      bootstrap: isSet(object.bootstrap) ? RaftConfState.fromJSON(object.bootstrap) : undefined,
     };
   },
 
@@ -1207,6 +1225,9 @@ export const RaftJoinResponse = {
     if (message.clusterId !== "") {
       obj.clusterId = message.clusterId;
     }
+    if (message.bootstrap !== undefined) {
+      obj.bootstrap = RaftConfState.toJSON(message.bootstrap);
+    }
     return obj;
   },
 
@@ -1219,6 +1240,9 @@ export const RaftJoinResponse = {
     message.members = object.members?.map((e) => RaftMember.fromPartial(e)) || [];
     message.removed = object.removed?.map((e) => e) || [];
     message.clusterId = object.clusterId ?? "";
+    message.bootstrap = (object.bootstrap !== undefined && object.bootstrap !== null)
+      ? RaftConfState.fromPartial(object.bootstrap)
+      : undefined;
     return message;
   },
 };
@@ -1367,7 +1391,7 @@ export const RaftMembersRequest = {
 };
 
 function createBaseRaftMembersResponse(): RaftMembersResponse {
-  return { members: [], leader: 0 };
+  return { members: [], leader: 0, bootstrap: undefined };
 }
 
 export const RaftMembersResponse = {
@@ -1377,6 +1401,9 @@ export const RaftMembersResponse = {
     }
     if (message.leader !== 0) {
       writer.uint32(16).uint64(message.leader);
+    }
+    if (message.bootstrap !== undefined) {
+      RaftConfState.encode(message.bootstrap, writer.uint32(26).fork()).ldelim();
     }
     return writer;
   },
@@ -1402,6 +1429,13 @@ export const RaftMembersResponse = {
 
           message.leader = longToNumber(reader.uint64() as Long);
           continue;
+        case 3:
+          if (tag !== 26) {
+            break;
+          }
+
+          message.bootstrap = RaftConfState.decode(reader, reader.uint32());
+          continue;
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1415,6 +1449,7 @@ export const RaftMembersResponse = {
     return {
       members: globalThis.Array.isArray(object?.members) ? object.members.map((e: any) => RaftMember.fromJSON(e)) : [],
       leader: isSet(object.leader) ? globalThis.Number(object.leader) : 0,
+      bootstrap: isSet(object.bootstrap) ? RaftConfState.fromJSON(object.bootstrap) : undefined,
     };
   },
 
@@ -1426,6 +1461,9 @@ export const RaftMembersResponse = {
     if (message.leader !== 0) {
       obj.leader = Math.round(message.leader);
     }
+    if (message.bootstrap !== undefined) {
+      obj.bootstrap = RaftConfState.toJSON(message.bootstrap);
+    }
     return obj;
   },
 
@@ -1436,6 +1474,9 @@ export const RaftMembersResponse = {
     const message = createBaseRaftMembersResponse();
     message.members = object.members?.map((e) => RaftMember.fromPartial(e)) || [];
     message.leader = object.leader ?? 0;
+    message.bootstrap = (object.bootstrap !== undefined && object.bootstrap !== null)
+      ? RaftConfState.fromPartial(object.bootstrap)
+      : undefined;
     return message;
   },
 };
