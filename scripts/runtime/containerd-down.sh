@@ -46,8 +46,10 @@ for ctl in /sys/fs/cgroup/*/shoal/"$NAME" /sys/fs/cgroup/shoal/"$NAME"; do
 done
 for ctl in /sys/fs/cgroup/*/shoal /sys/fs/cgroup/shoal; do [[ -d $ctl ]] && rmdir "$ctl" 2>/dev/null; done
 # 5. the node-local bridges (in the instance's network namespace, if it had one).
+# ($RUN/netns holds an empty line when the instance ran in the root namespace.)
 IPNS=()
-[[ -s $RUN/netns && -e /run/netns/$(cat "$RUN/netns") ]] && IPNS=(-n "$(cat "$RUN/netns")")
+NS=$(cat "$RUN/netns" 2>/dev/null || true)
+[[ -n "$NS" && -e /run/netns/$NS ]] && IPNS=(-n "$NS")
 if [[ -f $BASE/cni/net.d/10-shoal.conflist ]]; then
   br=$(grep -o '"bridge": "[^"]*"' "$BASE/cni/net.d/10-shoal.conflist" | cut -d'"' -f4)
   [[ -n "$br" ]] && ip "${IPNS[@]}" link del "$br" 2>/dev/null
