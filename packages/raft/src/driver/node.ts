@@ -49,6 +49,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   private readonly o: RaftNodeOptions & typeof DEFAULTS;
   private readonly members = new Map<NodeId, string>();
   private removed = new Set<NodeId>();
+  /** when a message from each peer last arrived (membership checks: who is reachable) */
+  private readonly heard = new Map<NodeId, number>();
   private applied = 0;
   private snapshotIndex = 0;
   private readonly proposals = new PendingProposals();
@@ -81,7 +83,9 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       handler: {
         onMessages: (msgs) => {
           if (this.stopped) return;
+          const now = Date.now();
           for (const m of msgs) {
+            this.heard.set(m.from, now);
             try {
               this.node.step(m);
             } catch (err) {
@@ -514,6 +518,34 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   memberList(): (Member & { learner: boolean })[] {
     const cs = this.node.raft.confState;
     return [...cs.voters, ...cs.learners].map((id) => ({ id, addr: this.members.get(id) ?? '', learner: cs.learners.includes(id) }));
+  }
+
+  /**
+   * Whether `id` was heard from within an election timeout (this node always is). Meaningful on
+   * the leader, which every member answers at each heartbeat.
+   */
+  isReachable(id: NodeId): boolean {
+    if (id === this.id) return true;
+    const t = this.heard.get(id);
+    return t !== undefined && Date.now() - t <= this.o.electionTicks * this.o.tickMs;
+  }
+
+  /**
+   * Why removing member `id` now would cost the cluster its quorum (the leader's view), or
+   * undefined when it is safe: the voters left must still have a reachable majority.
+   */
+  removalRefusal(id: NodeId): string | undefined {
+    const cs = this.node.raft.confState;
+    if (cs.learners.includes(id)) return undefined;
+    if (!cs.voters.includes(id)) return `raft member ${id} is not a member`;
+    const rest = cs.voters.filter((v) => v !== id);
+    if (rest.length === 0) return `raft member ${id} is the last voter`;
+    const reachable = rest.filter((v) => this.isReachable(v)).length;
+    const quorum = Math.floor(rest.length / 2) + 1;
+    if (reachable < quorum) {
+      return `removing raft member ${id} would lose quorum: ${reachable} of the ${rest.length} remaining voters are reachable and ${quorum} are needed`;
+    }
+    return undefined;
   }
 
   /** the cluster's bootstrap configuration (founding voters at index 0), handed to joining nodes */
