@@ -4,10 +4,10 @@ import test from 'ava';
 import type { TestingKnobs } from '../src/core/raft.js';
 import { runSeed } from './sim/cluster.js';
 
-function caught(knobs: TestingKnobs, seeds: number): string[] {
+function caught(knobs: TestingKnobs, seeds: number, unsafeJoinWithoutBootstrap = false): string[] {
   const reasons: string[] = [];
   for (let seed = 1; seed <= seeds; seed++) {
-    const res = runSeed({ seed, knobs });
+    const res = runSeed({ seed, knobs, unsafeJoinWithoutBootstrap });
     if (!res.ok) reasons.push(`seed ${seed}: ${res.reason}`);
   }
   return reasons;
@@ -26,6 +26,12 @@ test('a vote that ignores the candidate log is caught (leader completeness)', (t
     reasons.some((r) => /leader completeness|state machine safety|lost write|log matching/.test(r)),
     reasons.join('\n'),
   );
+});
+
+test('a node that joins with an empty configuration instead of the bootstrap one is caught (configuration agreement)', (t) => {
+  const reasons = caught({}, 30, true);
+  t.log(`${reasons.length}/30 seeds caught; first: ${reasons[0]}`);
+  t.true(reasons.some((r) => r.includes('configuration agreement')), reasons.join('\n'));
 });
 
 test('the unmodified core passes the same seeds', (t) => {

@@ -21,6 +21,8 @@ export interface SimOptions {
   livenessBound?: number;
   /** 'crashy': leaders crash and restart often and Appends carry one entry (Figure 8 pressure) */
   profile?: 'mixed' | 'crashy';
+  /** deliberately wrong (mutation test): a joining node starts with an empty configuration */
+  unsafeJoinWithoutBootstrap?: boolean;
 }
 
 /** one client operation in the history (ret undefined: outcome unknown) */
@@ -251,6 +253,7 @@ export class Simulation {
     if (e.type === EntryType.ConfChange) {
       const cc = decodeConfChange(e.data);
       const cs = rn.applyConfChange(cc);
+      this.checker.configuration(n, e.index, cs);
       this.log(`n${n.id} applied conf change ${ConfChangeType[cc.type]} ${cc.nodeId} at ${e.index}: voters=${cs.voters} learners=${cs.learners}`);
       if (cc.type === ConfChangeType.RemoveNode) {
         const gone = this.nodes.get(cc.nodeId);
@@ -414,10 +417,14 @@ export class Simulation {
       // reuse a node that was created for an add that never committed
       let fresh = [...this.nodes.values()].find((n) => !n.retired && !cs.voters.includes(n.id) && !cs.learners.includes(n.id) && n.durable.lastIndex() === 0);
       if (!fresh) {
-        // a joining node starts from the cluster's bootstrap configuration (index 0) and learns the
-        // rest from the log or from a snapshot
-        fresh = this.addNode(this.nextNodeId++, this.bootstrap);
+        // a joining node starts from the cluster's bootstrap configuration (index 0), as the
+        // current leader hands it on (Raft.Join) from its own storage, whether it founded the
+        // cluster or joined it; it learns the rest from the log or from a snapshot
+        const boot = this.opts.unsafeJoinWithoutBootstrap ? { voters: [], learners: [] } : lead.durable.bootstrapConfState();
+        if (!boot) throw new Violation(`leader ${lead.id} does not know the bootstrap configuration`);
+        fresh = this.addNode(this.nextNodeId++, boot);
         fresh.start();
+        this.log(`n${fresh.id} created to join with bootstrap voters=${boot.voters}`);
       }
       cc = { type: ConfChangeType.AddLearner, nodeId: fresh.id, context: new Uint8Array() };
     } else if (what === 'promote') {

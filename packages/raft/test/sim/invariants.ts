@@ -3,7 +3,7 @@
 //
 // Log matching is checked with a hash chain: the chain value of entry i covers every entry up to
 // i, so "same index and term implies same chain value" is exactly the Log Matching Property.
-import { EntryType, type Entry, type NodeId } from '../../src/core/types.js';
+import { EntryType, type ConfState, type Entry, type NodeId } from '../../src/core/types.js';
 
 export class Violation extends Error {
   constructor(message: string) {
@@ -45,6 +45,8 @@ export class Checker {
   /** chain value of the entry applied at each index (by anyone) */
   readonly applied = new Map<number, number>();
   maxApplied = 0;
+  /** the configuration every node must reach by applying the conf change at each index */
+  private readonly confAt = new Map<number, string>();
 
   /** §5.2 Election Safety: at most one leader per term */
   observeLeader(term: number, id: NodeId): void {
@@ -94,6 +96,19 @@ export class Checker {
       if (e.index > this.maxApplied) this.maxApplied = e.index;
     } else if (seen !== h) {
       throw new Violation(`state machine safety: node ${node.id} applied a different entry at index ${e.index}`);
+    }
+  }
+
+  /**
+   * Configuration agreement: applying the same log gives every node the same members (a node that
+   * joined with a wrong starting configuration, e.g. empty instead of the bootstrap one, differs).
+   */
+  configuration(node: DurableLogView, index: number, cs: ConfState): void {
+    const key = `voters=${cs.voters.join(',')} learners=${cs.learners.join(',')}`;
+    const seen = this.confAt.get(index);
+    if (seen === undefined) this.confAt.set(index, key);
+    else if (seen !== key) {
+      throw new Violation(`configuration agreement: node ${node.id} has ${key} after the conf change at ${index}, others ${seen}`);
     }
   }
 
