@@ -111,7 +111,7 @@ export class LogPublisher {
         else resolve();
       });
     // An empty first message registers the stream with the broker even if no line follows.
-    await write({ subscriptionId: sub.id, messages: [], close: false });
+    await write({ subscriptionId: sub.id, messages: [], close: false, nodeId });
     await Promise.all(
       sources.map(async (t) => {
         let batch: LogMessage[] = [];
@@ -122,7 +122,7 @@ export class LogPublisher {
           if (!batch.length) return;
           const messages = batch;
           batch = [];
-          await write({ subscriptionId: sub.id, messages, close: false });
+          await write({ subscriptionId: sub.id, messages, close: false, nodeId });
         };
         try {
           const readOpts: { tail?: number; since?: number; follow?: boolean; signal: AbortSignal } = { signal, follow: opts?.follow ?? false };
@@ -148,7 +148,7 @@ export class LogPublisher {
         await flush();
       }),
     );
-    await write({ subscriptionId: sub.id, messages: [], close: true });
+    await write({ subscriptionId: sub.id, messages: [], close: true, nodeId });
     pub.end();
     await done;
   }

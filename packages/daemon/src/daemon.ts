@@ -190,7 +190,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     m.removed?.then((message) => this.onRaftRemoved(m, message)).catch(() => {});
     await m.start();
     this.live = m.services();
-    this.controlServer = await startControlSocket(c.controlSocket, { control: this.tcpServices.control!, health: this.tcpServices.health! }, this.log);
+    this.controlServer = await startControlSocket(c.controlSocket, { control: this.tcpServices.control!, logs: this.tcpServices.logs!, health: this.tcpServices.health! }, this.log);
     rmSync(join(c.dataDir, PEERS_FILE), { force: true });
     // The dispatcher sends the manager list only when a session opens: a manager that started
     // alone would otherwise keep only itself. Raft knows every manager; hand them to the agent.

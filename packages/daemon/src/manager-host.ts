@@ -62,9 +62,9 @@ export interface ManagerHandle {
   removed?: Promise<string>;
 }
 
-// TODO(manager): CA (GetRootCACertificate), Logs/LogBroker and Health are not in
-// Manager.services() yet; until they are, the daemon's lazy stand-ins answer UNAVAILABLE for the
-// first three and the daemon's own Health answers for the node.
+// TODO(manager): CA (GetRootCACertificate) and Health are not in Manager.services() yet; until
+// they are, the daemon's lazy stand-in answers UNAVAILABLE for CA and the daemon's own Health
+// answers for the node.
 export async function createManager(opts: ManagerBootOptions): Promise<ManagerHandle> {
   const m = new Manager({
     nodeId: opts.nodeId,

@@ -1,6 +1,6 @@
 // The node's gRPC servers, built only through @shoal/api's createServer/bindServer: the TCP
 // listen address (Control, Dispatcher, Raft, NodeCA, CA, Logs, LogBroker, Health) and, on
-// managers, the local control socket for the CLI (Control and Health).
+// managers, the local control socket for the CLI (Control, Logs and Health).
 import { rmSync, statSync } from 'node:fs';
 import {
   bindServer,
@@ -107,11 +107,11 @@ export async function startServers(opts: {
   return { tcp, control, tcpAddr };
 }
 
-/** The local control socket for the CLI: Control and Health. */
+/** The local control socket for the CLI: Control, Logs (`shoal service logs`) and Health. */
 export async function startControlSocket(path: string, services: ManagerServices, log: Logger): Promise<grpc.Server> {
   removeStaleSocket(path);
   const control = createServer();
-  const added = addAll(control, services, ['control', 'health']);
+  const added = addAll(control, services, ['control', 'logs', 'health']);
   await bindServer(control, `unix:${path}`);
   log.info('control socket listening', { path, services: added });
   return control;

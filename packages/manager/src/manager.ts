@@ -5,7 +5,8 @@
 // address is its raft member address), Dispatcher, NodeCA and Raft on one gRPC server (its own
 // when `listenAddr` is given, else the daemon's through services()), and runs the leader loops
 // while raft says it leads: the bootstrap of the cluster object and of its own Node object,
-// orchestrator, scheduler, updater, dispatcher and the tasks gauge.
+// orchestrator, scheduler, updater, dispatcher and the tasks gauge. Logs and LogBroker are served
+// on every manager (the leader's broker holds the agents' streams; followers forward; see logs/).
 import { join } from 'node:path';
 import { bindServer, createServer, grpc, RaftService, ShoalError, type WeightedPeer } from '@shoal/api';
 import { RaftError, RaftNode, raftService, type Entry, type Member, type StateMachine } from '@shoal/raft';
@@ -13,6 +14,8 @@ import { Store, type Proposer } from '@shoal/store';
 import { nanoid } from 'nanoid';
 import { ControlServer, type LeaderInfo } from './controlapi/server.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
+import { LogBroker } from './logs/broker.js';
+import { LogsServer } from './logs/server.js';
 import { LeaderLoops, type LeadershipSource, type LeadershipState } from './leader-loops.js';
 import { BootstrapLoop, controlLoops, DispatcherLoop } from './loops/index.js';
 import { ManagerMetrics } from './metrics.js';
@@ -73,6 +76,8 @@ export interface ManagerGrpcServices {
   dispatcher: grpc.UntypedServiceImplementation;
   nodeCA: grpc.UntypedServiceImplementation;
   raft: grpc.UntypedServiceImplementation;
+  logs: grpc.UntypedServiceImplementation;
+  logBroker: grpc.UntypedServiceImplementation;
 }
 
 /** Leadership as the loops see it: raft leads AND has applied everything committed before its term. */
@@ -146,6 +151,8 @@ export class Manager {
   readonly state: StoreState;
   readonly control: ControlServer;
   readonly dispatcher: Dispatcher;
+  readonly logBroker: LogBroker;
+  readonly logs: LogsServer;
   readonly leadership: RaftLeadership;
   readonly loops: LeaderLoops;
   /** resolves with a message when this manager learns it was removed from the cluster */
@@ -199,6 +206,8 @@ export class Manager {
       ...(o.heartbeatPeriodMs !== undefined ? { heartbeatPeriodMs: o.heartbeatPeriodMs } : {}),
       managers: () => this.weightedPeers(),
     });
+    this.logBroker = new LogBroker({ state: this.state, newId, clock: this.clock, log: logger });
+    this.logs = new LogsServer(this.logBroker, leaderInfo, logger);
     this.leadership = new RaftLeadership(() => this.raftNode, this.clock, this.log);
     const deps = { state: this.state, clock: this.clock, newId, metrics: this.metrics };
     const self = { nodeId: o.nodeId, clusterId: this.clusterId, hostname: o.hostname ?? '', labels: o.labels ?? {}, raftId: o.raftId, addr: o.advertiseAddr };
@@ -270,6 +279,8 @@ export class Manager {
   async stop(): Promise<void> {
     await this.loops.stop();
     await this.control.close();
+    this.logBroker.close();
+    this.logs.close();
     const raft = this.raftNode;
     if (raft) {
       raft.removeAllListeners();
@@ -298,17 +309,25 @@ export class Manager {
     this.dispatcher.register(fake as unknown as grpc.Server);
     const nodeCA = Object.entries(captured).find(([k]) => k.endsWith('NodeCA'))![1];
     const dispatcher = Object.entries(captured).find(([k]) => k.endsWith('Dispatcher'))![1];
-    return { control: this.control.implementation() as unknown as grpc.UntypedServiceImplementation, dispatcher, nodeCA, raft: this.lazyRaft() };
+    return {
+      control: this.control.implementation() as unknown as grpc.UntypedServiceImplementation,
+      dispatcher,
+      nodeCA,
+      raft: this.lazyRaft(),
+      logs: this.logs.logsImplementation(),
+      logBroker: this.logs.brokerImplementation(),
+    };
   }
 
   grpcServices(): ManagerGrpcServices {
     return this.services();
   }
 
-  /** Adds Control, Dispatcher, NodeCA and Raft to `server`. */
+  /** Adds Control, Dispatcher, NodeCA, Raft, Logs and LogBroker to `server`. */
   register(server: grpc.Server): void {
     this.control.register(server);
     this.dispatcher.register(server);
+    this.logs.register(server);
     server.addService(RaftService, this.lazyRaft());
   }
 
