@@ -95,7 +95,7 @@ export interface HollowRuntimeOptions {
   ignoreStopImages?: string[];
   /** Images present from the start; pullImage adds more. Default: any image is present. */
   images?: string[];
-  /** Log lines a container writes on start (stdout). */
+  /** Log lines a container writes on start (stdout); default: a deterministic log (see logs()). */
   logLines?: PerSpec<string[]>;
   exec?: (spec: TaskContainerSpec, cmd: string[]) => ExecResult;
 }
@@ -301,20 +301,52 @@ export class HollowRuntime implements Runtime {
     return '';
   }
 
+  /**
+   * The container's log. With `logLines`, those lines (stdout, at the start). Without, a
+   * deterministic log derived from the spec: "<name>.<slot> started (task <id>)" on stdout and
+   * "<name>.<slot> ready" on stderr at the start, then, when the spec's env sets
+   * SHOAL_HOLLOW_LOG_EVERY_MS=N, "<name>.<slot> tick <k>" on stdout at start + k·N while it runs.
+   */
   async *logs(handle: ContainerHandle, opts: LogReadOptions = {}): AsyncIterable<LogEntry> {
     const c = this.get('logs', handle);
     if (c.startedAt === undefined) return;
-    const lines = this.opts.logLines === undefined ? [] : resolve(this.opts.logLines, c.spec);
-    const t = c.startedAt;
-    const ts = new Date(t).toISOString();
-    let entries: LogEntry[] = lines.map((text) => ({ time: t, timestamp: ts, stream: 'stdout' as const, text }));
-    if (opts.since !== undefined) entries = entries.filter((e) => e.time >= opts.since!);
+    const t0 = c.startedAt;
+    const at = (time: number, stream: LogEntry['stream'], text: string): LogEntry => ({ time, timestamp: new Date(time).toISOString(), stream, text });
+    const label = `${c.spec.serviceName || c.spec.serviceId || 'task'}.${c.spec.slot || c.spec.nodeId}`;
+    let entries: LogEntry[];
+    let every: number | undefined;
+    if (this.opts.logLines !== undefined) {
+      entries = resolve(this.opts.logLines, c.spec).map((text) => at(t0, 'stdout', text));
+    } else {
+      entries = [at(t0, 'stdout', `${label} started (task ${c.spec.taskId})`), at(t0, 'stderr', `${label} ready`)];
+      every = hollowLogEveryMs(c.spec);
+    }
+    const accept = (e: LogEntry): boolean => opts.since === undefined || e.time >= opts.since;
+    const upTo = (): number => Math.min(this.sched.now(), c.exitAt ?? Infinity);
+    let k = 0;
+    const ticks = (until: number): LogEntry[] => {
+      if (!every) return [];
+      const out: LogEntry[] = [];
+      while (t0 + (k + 1) * every <= until) {
+        k++;
+        out.push(at(t0 + k * every, 'stdout', `${label} tick ${k}`));
+      }
+      return out;
+    };
+    if (every && opts.tail !== undefined) {
+      // only the last `tail` ticks can be shown: skip the others without building them
+      k = Math.max(0, Math.floor((upTo() - t0) / every) - Math.max(0, opts.tail));
+    }
+    entries = entries.concat(ticks(upTo())).filter(accept);
     if (opts.tail !== undefined) entries = opts.tail <= 0 ? [] : entries.slice(-opts.tail);
     yield* entries;
     if (!opts.follow) return;
     while (!opts.signal?.aborted && this.containers.has(handle.containerId) && this.stateOf(c) === 'running') {
-      await this.sched.sleep(1000);
+      await this.sched.sleep(every ? Math.min(every, 1000) : 1000);
+      if (opts.signal?.aborted) return;
+      yield* ticks(upTo()).filter(accept);
     }
+    if (!opts.signal?.aborted) yield* ticks(upTo()).filter(accept);
   }
 
   async list(): Promise<OwnedContainer[]> {
@@ -346,6 +378,13 @@ export class HollowRuntime implements Runtime {
     if (!c) throw new RuntimeError('NotFound', op, `task ${handle.taskId}: container ${handle.containerId} not found`);
     return c;
   }
+}
+
+/** SHOAL_HOLLOW_LOG_EVERY_MS from a spec's env: the period of a hollow container's tick lines. */
+export function hollowLogEveryMs(spec: TaskContainerSpec): number | undefined {
+  const kv = spec.env?.find((e) => e.startsWith('SHOAL_HOLLOW_LOG_EVERY_MS='));
+  const ms = kv ? Number(kv.slice(kv.indexOf('=') + 1)) : NaN;
+  return Number.isFinite(ms) && ms > 0 ? Math.max(10, ms) : undefined;
 }
 
 /** "busybox" -> "docker.io/library/busybox:latest", as CRI would resolve it. */

@@ -146,3 +146,43 @@ test('thousands of simulated nodes stay cheap', async (t) => {
   t.is((await nodes[1999]!.list()).filter((c) => c.state === 'exited').length, 5);
   t.log(`10000 containers on 2000 hollow nodes prepared+started in ${ms.toFixed(0)} ms`);
 });
+
+test('default logs: start lines on stdout and stderr, ticks every SHOAL_HOLLOW_LOG_EVERY_MS; tail, since and follow', async (t) => {
+  const sched = new ManualScheduler(10_000);
+  const rt = new HollowRuntime({ scheduler: sched });
+  const h = await rt.prepare(spec('t1', { slot: 2, env: ['SHOAL_HOLLOW_LOG_EVERY_MS=100'] }));
+  await rt.start(h);
+  await sched.advance(350);
+  const read = async (o: Parameters<HollowRuntime['logs']>[1]) => {
+    const out: string[] = [];
+    for await (const e of rt.logs(h, o)) out.push(`${e.stream} ${e.time} ${e.text}`);
+    return out;
+  };
+  t.deepEqual(await read({}), [
+    'stdout 10000 web.2 started (task t1)',
+    'stderr 10000 web.2 ready',
+    'stdout 10100 web.2 tick 1',
+    'stdout 10200 web.2 tick 2',
+    'stdout 10300 web.2 tick 3',
+  ]);
+  t.deepEqual(await read({ tail: 2 }), ['stdout 10200 web.2 tick 2', 'stdout 10300 web.2 tick 3']);
+  t.deepEqual(await read({ since: 10_150 }), ['stdout 10200 web.2 tick 2', 'stdout 10300 web.2 tick 3']);
+  // follow: new ticks as the clock moves, until the container exits
+  const ac = new AbortController();
+  const seen: string[] = [];
+  const follow = (async () => {
+    for await (const e of rt.logs(h, { tail: 1, follow: true, signal: ac.signal })) seen.push(e.text);
+  })();
+  await sched.advance(200);
+  t.deepEqual(seen, ['web.2 tick 3', 'web.2 tick 4', 'web.2 tick 5']);
+  await rt.stop(h);
+  await sched.advance(1000);
+  await follow;
+  t.deepEqual(seen, ['web.2 tick 3', 'web.2 tick 4', 'web.2 tick 5']);
+  // a container without the env var logs only its two start lines
+  const h2 = await rt.prepare(spec('t2', { slot: 0, nodeId: 'n9' }));
+  await rt.start(h2);
+  const lines: string[] = [];
+  for await (const e of rt.logs(h2)) lines.push(e.text);
+  t.deepEqual(lines, ['web.n9 started (task t2)', 'web.n9 ready']);
+});
