@@ -42,7 +42,10 @@ export class Control {
     return new Promise((resolve, reject) => {
       const stream = logs.subscribeLogs(req);
       stream.on('data', onMessage);
-      stream.on('error', (e) => reject(ShoalError.fromGrpc(e)));
+      stream.on('error', (e) => {
+        logs.close();
+        reject(ShoalError.fromGrpc(e));
+      });
       stream.on('end', () => {
         logs.close();
         resolve();

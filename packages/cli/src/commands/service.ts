@@ -1,6 +1,6 @@
-// shoal service create / ls / ps / inspect / scale / update / rollback / rm / logs
+// shoal service create / ls / ps / inspect / scale / update / rollback / rm / logs (service-logs.ts)
 import {
-  ListTasksRequest, LogStream, Service, ServiceSpec, SubscribeLogsRequest, Task, TaskState,
+  ListTasksRequest, Service, ServiceSpec, Task, TaskState,
   type ContainerSpec,
 } from '@shoal/api';
 import { Command, Option } from 'commander';
@@ -11,6 +11,7 @@ import { findService, nodeNames } from './lookup.js';
 import { applyCommonFlags, int, parsePublish, specFromFlags, type SpecFlags } from './service-flags.js';
 import { SERVICE_HEADERS, serviceRow, TASK_HEADERS, taskRow } from './views.js';
 import { waitForServices } from './progress.js';
+import { addLogsCommand } from './service-logs.js';
 
 const outputOptions = (c: Command): Command =>
   c.addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
@@ -177,25 +178,7 @@ export function registerService(program: Command): void {
       }
     });
 
-  svc.command('logs').description("Show a service's logs").argument('<service>')
-    .option('-f, --follow', 'keep streaming new lines')
-    .option('-n, --tail <n>', 'lines from the end of each task (all = everything)', 'all')
-    .action(async (ref: string, opts: { follow?: boolean; tail: string }, cmd: Command) => {
-      const c = control(cmd);
-      const s = await findService(c, ref);
-      const nodes = await nodeNames(c);
-      const req = SubscribeLogsRequest.fromJSON({});
-      req.selector = { serviceIds: [s.id], nodeIds: [], taskIds: [] };
-      req.options = { streams: [LogStream.STDOUT, LogStream.STDERR], follow: !!opts.follow, tail: opts.tail === 'all' ? -1 : int('--tail', opts.tail), since: undefined };
-      const name = s.spec?.annotations?.name ?? s.id;
-      await c.logs(req, (m) => {
-        for (const l of m.messages) {
-          const node = nodes.get(l.context?.nodeId ?? '') ?? shortId(l.context?.nodeId ?? '');
-          const line = `${name}.${shortId(l.context?.taskId ?? '')}@${node}    | ${l.data.toString('utf8').replace(/\n$/, '')}\n`;
-          (l.stream === LogStream.STDERR ? process.stderr : process.stdout).write(line);
-        }
-      });
-    });
+  addLogsCommand(svc);
 }
 
 interface UpdateFlags {
