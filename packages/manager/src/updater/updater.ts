@@ -26,7 +26,7 @@ import {
   type Task,
   type UpdateStatus,
 } from '@shoal/api';
-import { newTask, PlanBuilder, type OrchestratorContext, type Plan, type Updater } from '../orchestrator/plan.js';
+import { newTask, othersStillRunning, PlanBuilder, type OrchestratorContext, type Plan, type Updater } from '../orchestrator/plan.js';
 import { configFor, isRollback, type EffectiveUpdateConfig } from './config.js';
 import { runsCurrentSpec } from './dirty.js';
 import type { UpdateTracker } from './tracker.js';
@@ -188,8 +188,18 @@ export function planUpdate(service: Service, tasks: readonly Task[], ctx: Orches
       for (const o of s.old) plan.setDesired(o, TaskState.SHUTDOWN);
     }
   }
+  // Stop-first: start the new task once every other task of its slot has really stopped — also
+  // the old ones already told to shut down (no longer "active" by desired state) but still up.
+  const bySlot = new Map<string, Task[]>();
+  for (const t of tasks) {
+    if (t.serviceId !== service.id) continue;
+    const k = slotKey(t);
+    const list = bySlot.get(k);
+    if (list) list.push(t);
+    else bySlot.set(k, [t]);
+  }
   for (const s of slots.values()) {
-    if (s.fresh && s.fresh.desiredState === TaskState.READY && updated.has(s.key) && s.old.every(isStopped)) {
+    if (s.fresh && s.fresh.desiredState === TaskState.READY && updated.has(s.key) && s.old.every(isStopped) && !othersStillRunning(s.fresh, bySlot.get(s.key) ?? [])) {
       plan.setDesired(s.fresh, TaskState.RUNNING);
     }
   }

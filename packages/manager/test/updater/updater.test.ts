@@ -33,6 +33,29 @@ test('stop-first: a slot never runs its old and new task at once', (t) => {
   });
 });
 
+test('stop-first: the new task starts only after the old one has stopped, even when stopping is slow', (t) => {
+  // Found by the e2e tests on real containers: the old task, once desired SHUTDOWN, was no longer
+  // looked at, so the new one was started while the old container was still stopping and the
+  // slot's worker was freed early (more than `parallelism` slots in transition).
+  const sim = new UpdateSim({ replicas: 6, update: { parallelism: 2 }, startLatencyMs: 100, stopLatencyMs: 3000 });
+  sim.updateImage('app:2');
+  let widest = 0;
+  sim.runUntil([UpdateState.COMPLETED], 600_000, () => {
+    const busy = new Set<number>();
+    for (const x of sim.tasks.values()) {
+      const st = x.status!.state;
+      if ((x.desiredState <= TaskState.RUNNING && st < TaskState.RUNNING) || (x.desiredState > TaskState.RUNNING && st <= TaskState.RUNNING)) busy.add(x.slot);
+    }
+    widest = Math.max(widest, busy.size);
+    for (let slot = 1; slot <= 6; slot++) {
+      const running = [...sim.tasks.values()].filter((x) => x.slot === slot && x.status!.state === TaskState.RUNNING);
+      t.true(running.length <= 1, `slot ${slot} runs ${running.length} tasks at ${sim.now}`);
+    }
+  });
+  t.is(widest, 2, 'never more than 2 slots in transition (stopping old or starting new)');
+  t.is(sim.running('app:2').length, 6);
+});
+
 test('parallelism 0 updates every slot at once', (t) => {
   const sim = new UpdateSim({ replicas: 6, update: { parallelism: 0 } });
   sim.updateImage('app:2');
