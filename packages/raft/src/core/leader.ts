@@ -46,6 +46,23 @@ export function bcastAppend(r: Raft): void {
   }
 }
 
+/**
+ * Sends what proposals and commit advances left pending, at most one append per follower for
+ * everything that accumulated since the last call (batching, thesis §10.2.1): the driver calls it
+ * through RawNode whenever it collects messages, so that many proposals and acknowledgements
+ * handled in one go produce one append per follower, not one each.
+ */
+export function flushAppends(r: Raft): void {
+  if (!r.pendingAppend && !r.pendingCommit) return;
+  const sendIfEmpty = r.pendingCommit; // a new commit index is worth an empty append
+  r.pendingAppend = false;
+  r.pendingCommit = false;
+  if (r.role !== Role.Leader) return;
+  for (const id of r.prs.keys()) {
+    if (id !== r.id) maybeSendAppend(r, id, sendIfEmpty);
+  }
+}
+
 function bcastHeartbeat(r: Raft, context?: Uint8Array): void {
   const ctx = context ?? r.readOnly.lastPendingContext() ?? new Uint8Array();
   for (const pr of r.prs.values()) {
@@ -81,7 +98,7 @@ function committedInTerm(r: Raft): boolean {
 export function selfPersisted(r: Raft): void {
   const self = r.prs.get(r.id);
   if (!self) return;
-  if (self.maybeUpdate(Math.min(r.log.persisted, r.log.lastIndex())) && maybeCommit(r)) bcastAppend(r);
+  if (self.maybeUpdate(Math.min(r.log.persisted, r.log.lastIndex())) && maybeCommit(r)) r.pendingCommit = true;
 }
 
 export function tickLeader(r: Raft): void {
@@ -127,7 +144,7 @@ export function propose(r: Raft, ents: Entry[]): boolean {
     }
   }
   r.appendEntries(ents);
-  bcastAppend(r);
+  r.pendingAppend = true; // sent by flushAppends, together with other proposals
   return true;
 }
 
@@ -196,7 +213,7 @@ function handleAppendResp(r: Raft, m: Message, pr: Progress): void {
     if (pr.state === ProgressState.Probe) pr.becomeReplicate();
     else if (pr.state === ProgressState.Snapshot && pr.match >= pr.pendingSnapshot) pr.becomeReplicate();
     else if (pr.state === ProgressState.Replicate) pr.inflights.freeLE(m.index);
-    if (maybeCommit(r)) bcastAppend(r);
+    if (maybeCommit(r)) r.pendingCommit = true; // sent by flushAppends
     else if (wasPaused) maybeSendAppend(r, m.from, true);
     // pipelining: keep the window full
     while (maybeSendAppend(r, m.from, false)) {

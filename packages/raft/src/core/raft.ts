@@ -65,6 +65,9 @@ export class Raft {
   private snapRecv: SnapshotAssembly | undefined;
   /** the transport told us the leader's process died: its lease no longer holds */
   leaderGone = false;
+  /** leader: new entries to replicate, and whether the commit index moved, not yet sent (leader.flushAppends) */
+  pendingAppend = false;
+  pendingCommit = false;
 
   constructor(
     readonly cfg: RaftConfig,
@@ -110,6 +113,8 @@ export class Raft {
     }
     this.lead = NONE;
     this.leaderGone = false;
+    this.pendingAppend = false;
+    this.pendingCommit = false;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
     this.resetRandomizedElectionTimeout();

@@ -146,6 +146,7 @@ export class RawNode {
 
   hasReady(): boolean {
     const r = this.raft;
+    if (r.pendingAppend || r.pendingCommit) return true;
     const ss = this.softState();
     if (ss.leader !== this.prevSoft.leader || ss.role !== this.prevSoft.role) return true;
     const hs = this.hardState();
@@ -158,10 +159,11 @@ export class RawNode {
   /** the pending effects; the caller handles them in order and then calls advance(rd) */
   ready(): Ready {
     const r = this.raft;
+    leader.flushAppends(r);
     const rd: Ready = {
       entries: r.log.unstableEntries(),
       committedEntries: r.log.nextCommittedEntries(MAX_COMMITTED_BYTES),
-      messages: r.msgs,
+      messages: coalesceAppendResps(r.msgs),
       readStates: r.readStates,
     };
     const ss = this.softState();
@@ -178,6 +180,14 @@ export class RawNode {
     r.msgs = [];
     r.readStates = [];
     return rd;
+  }
+
+  /**
+   * Moves the appends that proposals and commit advances left pending into raft.msgs (ready()
+   * does it too): a driver that sends the leader's appends before the next Ready calls it first.
+   */
+  flushAppends(): void {
+    leader.flushAppends(this.raft);
   }
 
   /** the driver persisted, sent and applied `rd` */
@@ -232,6 +242,31 @@ export class RawNode {
       progress,
     };
   }
+}
+
+/**
+ * Drops a successful AppendResp when a later one in the same list goes to the same node in the
+ * same term with an index at least as high: it says all the earlier one says (the follower's log
+ * matches the leader's up to that index). A follower that took several appends in one go then
+ * answers once.
+ */
+export function coalesceAppendResps(msgs: Message[]): Message[] {
+  let n = 0;
+  for (const m of msgs) if (m.type === MessageType.AppendResp && !m.reject) n++;
+  if (n < 2) return msgs;
+  const best = new Map<string, number>();
+  const out: Message[] = [];
+  for (let i = msgs.length - 1; i >= 0; i--) {
+    const m = msgs[i] as Message;
+    if (m.type === MessageType.AppendResp && !m.reject) {
+      const key = `${m.to}/${m.term}`;
+      const later = best.get(key);
+      if (later !== undefined && later >= m.index) continue;
+      best.set(key, m.index);
+    }
+    out.push(m);
+  }
+  return out.reverse();
 }
 
 function sameHardState(a: HardState, b: HardState): boolean {
