@@ -61,7 +61,7 @@ interface Outcome {
   established: boolean;
   /** Try another manager next. */
   failover: boolean;
-  /** Reconnect without backoff (stale session id: the manager is fine). */
+  /** Reconnect without backoff (an established session's id went stale: the manager is fine). */
   immediate: boolean;
   reason: string;
 }
@@ -235,7 +235,10 @@ export class Session {
     } catch (err) {
       const stale = isStaleSession(err);
       if (stale) this.sessionId = '';
-      return { established, failover: !stale, immediate: stale, reason: errorMessage(err) };
+      // A session that was up and went stale reconnects at once (the manager is fine, it only
+      // forgot us); a session refused when opening (NotFound: the node is not known there) backs
+      // off like any failure, or the agent would hammer the manager in a tight loop.
+      return { established, failover: !stale, immediate: stale && established, reason: errorMessage(err) };
     } finally {
       ctl.abort();
       cancelCall(call);

@@ -166,3 +166,24 @@ test.serial('log subscriptions: matching tasks publish their lines, then close',
   const lines = d.published.flatMap((m) => m.messages.map((l) => `${l.context?.taskId}: ${l.data.toString().trimEnd()}`));
   t.deepEqual(lines, ['t1: hello from t1', 't1: second line']);
 });
+
+test.serial('a session refused with NotFound is retried with backoff, not in a tight loop', async (t) => {
+  const d = await new TestDispatcher('a').start();
+  d.sessionError = new ShoalError('NotFound', 'node node-1 is not registered');
+  const { runtime } = countingRuntime();
+  const agent = testAgent({ managers: [d.addr], runtime, dataDir: tempDir(), backoffBaseMs: 200, backoffMaxMs: 800 });
+  track(agent, d);
+  await agent.start();
+  await waitFor('a few refused session attempts', () => d.sessionAttempts >= 3, 20_000, () => d.sessionAttempts);
+  const from = d.sessionAttempts;
+  const t0 = Date.now();
+  await new Promise((r) => setTimeout(r, 2_000));
+  const elapsed = Date.now() - t0;
+  // backoff of at least 100 ms (half the 200 ms base, with jitter) between attempts: never more
+  // than elapsed/100 + 1 attempts, where a tight loop makes hundreds
+  t.true(d.sessionAttempts - from <= Math.ceil(elapsed / 100) + 1, `${d.sessionAttempts - from} attempts in ${elapsed} ms`);
+  t.is(agent.metrics().sessions, 0);
+  d.sessionError = undefined;
+  await waitFor('the session once the manager accepts it', () => agent.metrics().sessionState === 'connected', 20_000, () => agent.metrics());
+  t.is(agent.metrics().sessions, 1);
+});

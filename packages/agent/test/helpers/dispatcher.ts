@@ -32,6 +32,9 @@ export class TestDispatcher {
   heartbeatPeriodMs = 5000;
   /** When set, heartbeats fail with this error (a manager that lost its quorum, say). */
   heartbeatError: ShoalError | undefined;
+  /** When set, opening a session fails with this error (e.g. NotFound: the node is not known). */
+  sessionError: ShoalError | undefined;
+  sessionAttempts = 0;
   issued = 0;
   heartbeats = 0;
   readonly sessionIds: string[] = [];
@@ -60,6 +63,11 @@ export class TestDispatcher {
     };
     const dispatcher: DispatcherServer = {
       session: (call) => {
+        this.sessionAttempts++;
+        if (this.sessionError) {
+          call.emit('error', this.sessionError.toGrpc());
+          return;
+        }
         const id = `${this.name}-s${this.nextSession++}`;
         this.sessionIds.push(id);
         this.validSessions.add(id);
