@@ -7,7 +7,7 @@ import { convertConfigs, convertNetworks, convertSecrets } from './convert/objec
 import { convertService } from './convert/service.js';
 import { interpolateTree, interpolationEnv, type Env } from './interpolate.js';
 import { mergeTrees } from './merge.js';
-import type { ProjectModel } from './model.js';
+import type { DependsCondition, ProjectModel } from './model.js';
 import { startOrder } from './order.js';
 import { parseComposeFile } from './parse.js';
 import { toPlain, type LMap } from './tree.js';
@@ -63,6 +63,8 @@ export interface StackSpecs {
   configs: ConfigSpec[];
   /** full service names in start order */
   order: string[];
+  /** full service name -> the services it depends on (full names) and the condition to wait for */
+  dependsOn: Record<string, Array<{ service: string; condition: DependsCondition }>>;
   warnings: string[];
 }
 
@@ -74,9 +76,13 @@ export function convertStack(l: Loaded, stack: string): StackSpecs {
   const services = l.project.services.map((s) => convertService(s, l.project, ctx));
   const rank = new Map(order.map((n, i) => [n, i]));
   services.sort((a, b) => (rank.get(a.annotations!.name) ?? 0) - (rank.get(b.annotations!.name) ?? 0));
+  const dependsOn: StackSpecs['dependsOn'] = {};
+  for (const s of l.project.services) {
+    if (s.dependsOn.length) dependsOn[`${stack}_${s.name}`] = s.dependsOn.map((d) => ({ service: `${stack}_${d.name}`, condition: d.condition }));
+  }
   return {
     services, networks: nets.specs, externalNetworks: nets.external,
-    secrets: convertSecrets(l.project, ctx), configs: convertConfigs(l.project, ctx), order, warnings: ctx.warnings,
+    secrets: convertSecrets(l.project, ctx), configs: convertConfigs(l.project, ctx), order, dependsOn, warnings: ctx.warnings,
   };
 }
 
@@ -88,6 +94,7 @@ export function specsToJSON(s: StackSpecs): unknown {
     secrets: s.secrets.map((x) => SecretSpec.toJSON(x)),
     configs: s.configs.map((x) => ConfigSpec.toJSON(x)),
     order: s.order,
+    dependsOn: s.dependsOn,
     warnings: s.warnings,
   };
 }
