@@ -35,6 +35,8 @@ export const DEFAULTS = {
   runtime: 'cri' as RuntimeKind,
   containerdSocket: '/run/containerd/containerd.sock',
   heartbeatPeriod: '5s',
+  /** the control socket of a node with the default data dir (where the CLI looks by default, like /var/run/docker.sock) */
+  controlSocket: '/var/run/shoal/control.sock',
 };
 
 export const CONFIG_FILE = 'config.json';
@@ -109,7 +111,10 @@ export function resolveConfig(flags: RawFlags, saved: Partial<RawFlags> = {}): D
   if (!isLogLevel(logLevel)) throw new ConfigError(`--log-level: "${logLevel}" (expected debug, info, warn or error)`);
   const logFormat = pick('logFormat');
   if (logFormat !== undefined && logFormat !== 'json' && logFormat !== 'human') throw new ConfigError(`--log-format: "${logFormat}" (expected json or human)`);
-  const controlSocket = resolve(pick('controlSocket') ?? join(dataDir, 'control.sock'));
+  // the default node answers where the CLI looks by default; any other data dir keeps its socket
+  // inside it, so that several nodes on one host do not collide
+  const defaultSocket = dataDir === resolve(DEFAULTS.dataDir) ? DEFAULTS.controlSocket : join(dataDir, 'control.sock');
+  const controlSocket = resolve(pick('controlSocket') ?? defaultSocket);
   if (Buffer.byteLength(controlSocket) > 100) throw new ConfigError(`--control-socket: ${controlSocket} is too long for a unix socket path`);
   return {
     dataDir,

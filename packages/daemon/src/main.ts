@@ -20,7 +20,7 @@ function withNodeFlags(cmd: Command, opts: { creating: boolean }): Command {
     .option('--data-dir <dir>', `node state directory${opts.creating ? ` (default ${DEFAULTS.dataDir})` : ''}`)
     .option('--listen-addr <host:port>', `gRPC listen address (default ${DEFAULTS.listenAddr})`)
     .option('--advertise-addr <host:port>', 'address other nodes reach this node at (default: the listen address)')
-    .option('--control-socket <path>', 'unix socket for the local CLI (default <data-dir>/control.sock)')
+    .option('--control-socket <path>', `unix socket for the local CLI (default ${DEFAULTS.controlSocket} with the default data dir, else <data-dir>/control.sock)`)
     .option('--metrics-addr <host:port>', `Prometheus /metrics address, "off" to disable (default ${DEFAULTS.metricsAddr})`)
     .addOption(new Option('--runtime <kind>', `container runtime (default ${DEFAULTS.runtime})`).choices(['cri', 'hollow']))
     .option('--containerd-socket <path>', `containerd socket for --runtime cri (default ${DEFAULTS.containerdSocket})`)

@@ -1,7 +1,8 @@
 // The node's gRPC servers, built only through @shoal/api's createServer/bindServer: the TCP
 // listen address (Control, Dispatcher, Raft, NodeCA, CA, Logs, LogBroker, Health) and, on
 // managers, the local control socket for the CLI (Control, Logs and Health).
-import { rmSync, statSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import {
   bindServer,
   CAService,
@@ -110,6 +111,7 @@ export async function startServers(opts: {
 /** The local control socket for the CLI: Control, Logs (`shoal service logs`) and Health. */
 export async function startControlSocket(path: string, services: ManagerServices, log: Logger): Promise<grpc.Server> {
   removeStaleSocket(path);
+  mkdirSync(dirname(path), { recursive: true });
   const control = createServer();
   const added = addAll(control, services, ['control', 'logs', 'health']);
   await bindServer(control, `unix:${path}`);

@@ -23,6 +23,13 @@ test('defaults apply and the control socket lives in the data dir', (t) => {
   t.is(c.runtime, 'cri');
 });
 
+test('with the default data dir the control socket is where the CLI looks by default', (t) => {
+  const c = resolveConfig({ hostname: 'h' });
+  t.is(c.dataDir, '/var/lib/shoal');
+  t.is(c.controlSocket, '/var/run/shoal/control.sock');
+  t.is(resolveConfig({ hostname: 'h', controlSocket: '/tmp/s.sock' }).controlSocket, '/tmp/s.sock');
+});
+
 test('flags are validated with the flag named', (t) => {
   t.throws(() => resolveConfig({ dataDir: '/tmp/x', listenAddr: 'nope' }), { instanceOf: ConfigError, message: /--listen-addr/ });
   t.throws(() => resolveConfig({ dataDir: '/tmp/x', runtime: 'docker' }), { instanceOf: ConfigError, message: /--runtime/ });
