@@ -58,6 +58,11 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   private readonly reads = new PendingReads();
   private appliedWaiters: { index: number; resolve: () => void }[] = [];
   private ticker: NodeJS.Timeout | undefined;
+  private removalProbe: NodeJS.Timeout | undefined;
+  private leaderlessSince = 0;
+  private probing = false;
+  /** 'removed' was emitted */
+  private removedSelf = false;
   private wake: (() => void) | undefined;
   private loopDone: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -165,6 +170,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       this.storage,
     );
     this.ticker = setInterval(() => this.tick(), o.tickMs);
+    this.removalProbe = setInterval(() => this.probeRemoval(), Math.max(250, o.tickMs * 5));
+    this.removalProbe.unref();
     this.loopDone = this.loop().catch((err: unknown) => {
       this.fatal = err instanceof Error ? err : new Error(String(err));
       this.log.error('raft loop failed: stopping this node', { err: this.fatal });
@@ -197,6 +204,48 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         throw new RaftError('Unavailable', `joining node ${this.id}: no peer gave the cluster's bootstrap configuration within ${this.o.joinTimeoutMs} ms (${last})`);
       }
       await new Promise((r) => setTimeout(r, Math.min(1_000, 100 * 2 ** round)));
+    }
+  }
+
+  /**
+   * A removed member often never learns that its removal committed: the others stop talking to
+   * it as soon as they apply it. Once it has gone without a leader for an election timeout it
+   * asks its peers (Raft.Members); a peer that lists its id as removed settles it (ids are never
+   * reused, so the removal did commit).
+   */
+  private probeRemoval(): void {
+    if (this.stopped || this.probing || this.removedSelf) return;
+    if (this.node.raft.lead !== NONE) {
+      this.leaderlessSince = 0;
+      return;
+    }
+    const now = Date.now();
+    if (this.leaderlessSince === 0) this.leaderlessSince = now;
+    if (now - this.leaderlessSince < this.o.electionTicks * this.o.tickMs) return;
+    this.probing = true;
+    void this.askRemoved().finally(() => (this.probing = false));
+  }
+
+  private async askRemoved(): Promise<void> {
+    for (const [id, addr] of this.members) {
+      if (id === this.id || !addr || this.stopped || this.removedSelf) continue;
+      const client = createClient(RaftClient, addr);
+      try {
+        const res = await new Promise<RaftMembersResponse>((resolve, reject) => {
+          client.members({}, new grpc.Metadata(), { deadline: Date.now() + 2_000 }, (err, r) => (err ? reject(err) : resolve(r)));
+        });
+        if (res.removed.map(Number).includes(this.id) && !this.stopped && !this.removedSelf) {
+          this.removedSelf = true;
+          this.removed.add(this.id);
+          this.log.warn('this member was removed from the cluster (a peer says so)', { peer: id });
+          this.emit('removed');
+          return;
+        }
+      } catch {
+        // that peer is down too: ask the next
+      } finally {
+        client.close();
+      }
     }
   }
 
@@ -409,7 +458,10 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       this.removed.add(cc.nodeId);
       this.transport.removePeer(cc.nodeId);
       this.log.info('member removed', { member: cc.nodeId });
-      if (cc.nodeId === this.id) this.emit('removed');
+      if (cc.nodeId === this.id && !this.removedSelf) {
+        this.removedSelf = true;
+        this.emit('removed');
+      }
       return;
     }
     if (cc.type === ConfChangeType.AddLearner && cc.context.byteLength > 0) {
@@ -621,6 +673,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     if (this.stopped) return;
     this.stopped = true;
     if (this.ticker) clearInterval(this.ticker);
+    if (this.removalProbe) clearInterval(this.removalProbe);
     this.transport.stop();
     for (const c of this.forwardClients.values()) c.close();
     this.notify();

@@ -49,6 +49,7 @@ export function raftService(node: RaftNode): RaftServer {
       members: node.memberList().map((m) => ({ raftId: m.id, nodeId: String(m.id), addr: m.addr, learner: m.learner })),
       leader: node.leader,
       bootstrap: node.bootstrapConfState(),
+      removed: node.removedIds(),
     })),
     propose: unary(async (req) => node.propose(req.data)),
     join: unary(async (req) => {

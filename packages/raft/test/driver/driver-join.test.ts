@@ -121,3 +121,19 @@ test.serial('a node joining after the leader compacted its log gets a snapshot w
     await c.destroy();
   }
 });
+
+test.serial('a removed member learns its removal even when the others stop talking to it at once', async (t) => {
+  const c = await Cluster.create(3);
+  try {
+    const leader = await c.waitLeader();
+    const victim = c.running().find((n) => n !== leader)!;
+    let removed = false;
+    victim.on('removed', () => (removed = true));
+    await leader.removeMember(victim.id);
+    await waitFor(`node ${victim.id} learning it was removed`, () => removed, 20_000);
+    t.true(leader.removedIds().includes(victim.id));
+    t.false(leader.status().confState.voters.includes(victim.id));
+  } finally {
+    await c.destroy();
+  }
+});

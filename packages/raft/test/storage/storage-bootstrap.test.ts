@@ -53,7 +53,7 @@ test('a storage written before the bootstrap key existed reads it from its index
     t.false(s.isEmpty());
     await s.close();
     const probe = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-    t.is(await probe.get(KEY_BOOTSTRAP), undefined, 'reading does not write');
+    t.false((await probe.keys().all()).some((k) => k.equals(KEY_BOOTSTRAP)), 'reading does not write');
     await probe.close();
   });
 });

@@ -143,7 +143,14 @@ export interface RaftMembersResponse {
   members: RaftMember[];
   leader: number;
   /** the cluster's bootstrap configuration (see RaftJoinResponse.bootstrap); empty if unknown */
-  bootstrap?: RaftConfState | undefined;
+  bootstrap?:
+    | RaftConfState
+    | undefined;
+  /**
+   * raft ids removed from the cluster: a removed member that never saw its removal commit (the
+   * others stop talking to it at once) learns it here
+   */
+  removed: number[];
 }
 
 export interface RaftProposeRequest {
@@ -1391,7 +1398,7 @@ export const RaftMembersRequest = {
 };
 
 function createBaseRaftMembersResponse(): RaftMembersResponse {
-  return { members: [], leader: 0, bootstrap: undefined };
+  return { members: [], leader: 0, bootstrap: undefined, removed: [] };
 }
 
 export const RaftMembersResponse = {
@@ -1405,6 +1412,11 @@ export const RaftMembersResponse = {
     if (message.bootstrap !== undefined) {
       RaftConfState.encode(message.bootstrap, writer.uint32(26).fork()).ldelim();
     }
+    writer.uint32(34).fork();
+    for (const v of message.removed) {
+      writer.uint64(v);
+    }
+    writer.ldelim();
     return writer;
   },
 
@@ -1436,6 +1448,23 @@ export const RaftMembersResponse = {
 
           message.bootstrap = RaftConfState.decode(reader, reader.uint32());
           continue;
+        case 4:
+          if (tag === 32) {
+            message.removed.push(longToNumber(reader.uint64() as Long));
+
+            continue;
+          }
+
+          if (tag === 34) {
+            const end2 = reader.uint32() + reader.pos;
+            while (reader.pos < end2) {
+              message.removed.push(longToNumber(reader.uint64() as Long));
+            }
+
+            continue;
+          }
+
+          break;
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1450,6 +1479,7 @@ export const RaftMembersResponse = {
       members: globalThis.Array.isArray(object?.members) ? object.members.map((e: any) => RaftMember.fromJSON(e)) : [],
       leader: isSet(object.leader) ? globalThis.Number(object.leader) : 0,
       bootstrap: isSet(object.bootstrap) ? RaftConfState.fromJSON(object.bootstrap) : undefined,
+      removed: globalThis.Array.isArray(object?.removed) ? object.removed.map((e: any) => globalThis.Number(e)) : [],
     };
   },
 
@@ -1464,6 +1494,9 @@ export const RaftMembersResponse = {
     if (message.bootstrap !== undefined) {
       obj.bootstrap = RaftConfState.toJSON(message.bootstrap);
     }
+    if (message.removed?.length) {
+      obj.removed = message.removed.map((e) => Math.round(e));
+    }
     return obj;
   },
 
@@ -1477,6 +1510,7 @@ export const RaftMembersResponse = {
     message.bootstrap = (object.bootstrap !== undefined && object.bootstrap !== null)
       ? RaftConfState.fromPartial(object.bootstrap)
       : undefined;
+    message.removed = object.removed?.map((e) => e) || [];
     return message;
   },
 };
