@@ -3,7 +3,7 @@
 //     --id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --data /tmp/x/n1 [--cluster-id bench]
 // Env: RAFT_TICK_MS (100), RAFT_ELECTION_TICKS (10). Prints "ready <addr>" once serving.
 import { RaftKVService, RaftService, bindServer, createServer } from '@shoal/api';
-import { KvStateMachine, RaftNode, raftKvService, raftService, serverNoDelay } from '@shoal/raft';
+import { KvStateMachine, RaftNode, raftKvService, raftService } from '@shoal/raft';
 
 function arg(name: string, env?: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -39,7 +39,6 @@ const server = createServer();
 server.addService(RaftService, raftService(node));
 server.addService(RaftKVService, raftKvService(node, kv));
 await bindServer(server, self.addr);
-serverNoDelay(server); // commit acknowledgements must not wait for the client's delayed ACK
 process.stdout.write(`ready ${self.addr}\n`);
 
 const shutdown = async (): Promise<void> => {

@@ -39,6 +39,11 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_reconnect_backoff_ms': 2_000,
 };
 
+/**
+ * Servers need no TCP_NODELAY option (grpc-js has none): Node's Http2Session switches Nagle off
+ * on every TCP connection it runs on, accepted ones included, and grpc-js clients set it on the
+ * connections they open (test/grpc-nodelay.test.ts checks both sides).
+ */
 export function createServer(): grpc.Server {
   return new grpc.Server({
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,

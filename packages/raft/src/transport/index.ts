@@ -1,4 +1,3 @@
 export { RaftTransport, type TransportHandler, type TransportOptions } from './transport.js';
 export { messageToWire, messageFromWire } from './codec.js';
 export { createLogger, type Logger, type LogLevel } from './logger.js';
-export { serverNoDelay } from './nodelay.js';

@@ -5,7 +5,6 @@ import { createServer as netServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RaftNode, raftService, type RaftNodeOptions } from '../../src/driver/index.js';
-import { serverNoDelay } from '../../src/transport/index.js';
 import { KvStateMachine, raftKvService } from '../../src/kv/index.js';
 
 export async function freePort(): Promise<number> {
@@ -71,7 +70,6 @@ export class Cluster {
     server.addService(RaftService, raftService(node));
     server.addService(RaftKVService, raftKvService(node, kv));
     await bindServer(server, m.addr);
-    serverNoDelay(server);
     m.node = node;
     m.kv = kv;
     m.server = server;
