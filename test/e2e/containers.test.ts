@@ -13,7 +13,7 @@ import { containersOf, IMAGE_V1, runningTasks, stateName, summarize, tasksOf, us
 
 // A long heartbeat period: the agent we SIGKILL must come back before its node is declared down
 // (3 missed periods), or the managers would rightly move its tasks away.
-const env = useE2e(test, { prefix: 'e2e-ct', workers: 2, subnetBase: 241, heartbeatPeriod: '10s' });
+const env = useE2e(test, { prefix: 'e2e-ct', workers: 2, subnetBase: 241, heartbeatPeriod: '20s' });
 
 const PORT = 8080;
 const PAGE = 'shoal-e2e-httpd';
