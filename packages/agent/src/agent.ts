@@ -2,11 +2,15 @@
 // the log publisher. The daemon creates one per node:
 //   const agent = new Agent({ dataDir, managers, joinToken, runtime, hostname, nodeDescription });
 //   await agent.start(); … await agent.stop();   // containers keep running across stop/start
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { TaskState, type NodeDescription, type TaskStatus } from '@shoal/api';
 import type { Runtime } from '@shoal/runtime';
 import { realClock, type Clock } from './clock.js';
 import type { TaskController } from './controller.js';
+import { TaskFiles } from './files.js';
 import { jsonLogger, type Logger } from './log.js';
 import { LogPublisher } from './logs.js';
 import { Reconciler } from './reconciler.js';
@@ -73,6 +77,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   readonly session: Session;
   readonly reporter: StatusReporter;
   readonly logs: LogPublisher;
+  /** Secret and config files of the tasks, mounted read-only into their containers. */
+  readonly files: TaskFiles;
   private readonly log: Logger;
   private started = false;
 
@@ -82,6 +88,13 @@ export class Agent extends EventEmitter<AgentEvents> {
     const logger = opts.logger ?? jsonLogger({ component: 'agent', hostname: opts.hostname });
     this.log = logger.child({ component: 'agent' });
     this.db = new TaskDb(opts.dataDir);
+    this.files = new TaskFiles({
+      // 0700 under the data dir; a node without one (a hollow farm) uses a private temp dir
+      dir: opts.dataDir !== undefined ? join(opts.dataDir, 'task-files') : join(tmpdir(), `shoal-task-files-${process.pid}-${randomUUID()}`),
+      secret: (id) => this.session.tracker.secrets.get(id),
+      config: (id) => this.session.tracker.configs.get(id),
+      logger,
+    });
     this.reporter = new StatusReporter({
       clock,
       logger: logger.child({ component: 'reporter' }),
@@ -101,6 +114,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       ...(opts.maxConcurrent !== undefined ? { maxConcurrent: opts.maxConcurrent } : {}),
       ...(opts.pollIntervalMs !== undefined ? { pollIntervalMs: opts.pollIntervalMs } : {}),
       ...(opts.random ? { random: opts.random } : {}),
+      files: this.files,
     });
     this.logs = new LogPublisher({
       runtime: opts.runtime,

@@ -8,7 +8,7 @@
 // Errors before STARTING make the task REJECTED, from STARTING on FAILED; retryable runtime errors
 // (Unavailable, DeadlineExceeded, Conflict) are retried with a backoff and shown in status.err.
 import { HealthState, isoTime, ShoalError, TaskState, type Task, type TaskStatus } from '@shoal/api';
-import type { ContainerHandle, ContainerInspect, Runtime } from '@shoal/runtime';
+import type { ContainerHandle, ContainerInspect, MountSpec, Runtime } from '@shoal/runtime';
 import { backoffMs, type Clock } from './clock.js';
 import { HealthMonitor, healthSpecOf, type HealthSpec } from './health.js';
 import type { Limiter } from './limiter.js';
@@ -37,6 +37,13 @@ export interface ControllerDeps {
   /** Retries of a retryable runtime error before it becomes fatal. */
   maxRetries?: number;
   random?: () => number;
+  /** The task's secret and config files: written before prepare, removed with the container. */
+  files?: TaskFileMounts;
+}
+
+export interface TaskFileMounts {
+  mounts(task: Task): Promise<MountSpec[]>;
+  release(taskId: string): Promise<void>;
 }
 
 export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set([
@@ -195,6 +202,8 @@ export class TaskController {
       const spec = toTaskContainerSpec(this.task, this.deps.nodeId);
       this.healthSpec = healthSpecOf(this.task.spec?.container);
       if (!this.handle) {
+        const files = (await this.deps.files?.mounts(this.task)) ?? [];
+        if (files.length) spec.mounts = [...(spec.mounts ?? []), ...files];
         const handle = await this.deps.limiter.run(async () => {
           if (!(await runtime.imageExists(spec.image))) {
             this.log.info('pulling image', { image: spec.image });
@@ -348,6 +357,7 @@ export class TaskController {
     }
     this.retries = 0;
     this.handle = undefined;
+    await this.deps.files?.release(this.id).catch((err: unknown) => this.log.warn('removing secret/config files failed', { err: errorMessage(err) }));
     this.log.info('container removed', { containerId: handle.containerId });
     this.touch();
     return this.unassigned ? { kind: 'done' } : { kind: 'progress' };

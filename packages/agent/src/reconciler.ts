@@ -4,7 +4,7 @@
 import { TaskState, type Task, type TaskStatus } from '@shoal/api';
 import type { OwnedContainer, Runtime } from '@shoal/runtime';
 import type { Clock, Timer } from './clock.js';
-import { isTerminal, TaskController, type StepResult } from './controller.js';
+import { isTerminal, TaskController, type StepResult, type TaskFileMounts } from './controller.js';
 import { Limiter } from './limiter.js';
 import { errorMessage, type Logger } from './log.js';
 import type { TaskDb } from './taskdb.js';
@@ -23,6 +23,8 @@ export interface ReconcilerOptions {
   /** A task's status changed (already persisted). */
   onStatus: (taskId: string, status: TaskStatus) => void;
   random?: () => number;
+  /** Secret and config files of the tasks (see files.ts). */
+  files?: TaskFileMounts & { prune(keep: ReadonlySet<string>): Promise<void> };
 }
 
 class Runner {
@@ -139,6 +141,8 @@ export class Reconciler {
       this.startRunner(ctl);
     }
     for (const [taskId, o] of byTask) this.strays.set(taskId, o);
+    // files of tasks this agent no longer knows (forgotten while it was down)
+    await this.opts.files?.prune(new Set(this.runners.keys())).catch((err: unknown) => this.log.warn('pruning secret/config files failed', { err: errorMessage(err) }));
     if (this.strays.size) this.log.info('containers without a task record', { count: this.strays.size });
   }
 
@@ -223,6 +227,7 @@ export class Reconciler {
       pollIntervalMs: o.pollIntervalMs ?? 1000,
       onChange: (c: TaskController) => this.changed(c),
       ...(o.random ? { random: o.random } : {}),
+      ...(o.files ? { files: o.files } : {}),
     };
     return new TaskController({ task, status, handle }, deps);
   }
@@ -243,6 +248,7 @@ export class Reconciler {
     if (this.runners.get(r.ctl.id) === r) this.runners.delete(r.ctl.id);
     const id = r.ctl.id;
     this.enqueue(() => this.opts.db.deleteTask(id));
+    void this.opts.files?.release(id).catch((err: unknown) => this.log.warn('removing secret/config files failed', { taskId: id, err: errorMessage(err) }));
     this.log.info('task forgotten', { taskId: id });
   }
 

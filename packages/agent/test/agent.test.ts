@@ -1,6 +1,9 @@
 // Integration: the Agent against real gRPC test dispatchers and the HollowRuntime.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import test from 'ava';
 import { ShoalError, TaskState } from '@shoal/api';
+import type { TaskContainerSpec } from '@shoal/runtime';
 import type { Agent } from '../src/agent.js';
 import { countingRuntime, tempDir, testAgent } from './helpers/agent.js';
 import { TestDispatcher } from './helpers/dispatcher.js';
@@ -186,4 +189,45 @@ test.serial('a session refused with NotFound is retried with backoff, not in a t
   d.sessionError = undefined;
   await waitFor('the session once the manager accepts it', () => agent.metrics().sessionState === 'connected', 20_000, () => agent.metrics());
   t.is(agent.metrics().sessions, 1);
+});
+
+test.serial('secrets and configs a task references are written under the data dir and mounted read-only; removed with the task', async (t) => {
+  const d = await new TestDispatcher('a').start();
+  d.secrets = [{ id: 's1', spec: { annotations: { name: 'db_pw', labels: {} }, data: Buffer.from('hunter2'), driver: undefined }, internal: false }];
+  d.configs = [{ id: 'c1', spec: { annotations: { name: 'app', labels: {} }, data: Buffer.from('port=80\n') } }];
+  d.setTasks([
+    makeTask('t1', {}, {
+      secrets: [{ secretId: 's1', secretName: 'db_pw', file: { name: 'db_pw', uid: '', gid: '', mode: 0o400 } }],
+      configs: [{ configId: 'c1', configName: 'app', file: { name: '/etc/app.conf', uid: '', gid: '', mode: 0o444 } }],
+    }),
+    makeTask('t2', { slot: 2 }),
+  ]);
+  const { runtime: counted } = countingRuntime();
+  const prepared = new Map<string, TaskContainerSpec>();
+  const runtime = new Proxy(counted, {
+    get: (target, prop, receiver) =>
+      prop === 'prepare'
+        ? (spec: TaskContainerSpec) => {
+            prepared.set(spec.taskId, spec);
+            return target.prepare(spec);
+          }
+        : Reflect.get(target, prop, receiver),
+  });
+  const dataDir = tempDir();
+  const agent = testAgent({ managers: [d.addr], runtime, dataDir });
+  track(agent, d);
+  await agent.start();
+  await allReported(d, ['t1', 't2'], S.RUNNING, 'both tasks RUNNING');
+  const dir = join(dataDir, 'task-files', 't1');
+  t.deepEqual(prepared.get('t1')!.mounts, [
+    { type: 'bind', source: join(dir, 'secret-0'), target: '/run/secrets/db_pw', readOnly: true },
+    { type: 'bind', source: join(dir, 'config-1'), target: '/etc/app.conf', readOnly: true },
+  ]);
+  t.is(prepared.get('t2')!.mounts, undefined, 'only the task that references them gets them');
+  t.is(readFileSync(join(dir, 'secret-0'), 'utf8'), 'hunter2');
+  t.is(statSync(join(dir, 'secret-0')).mode & 0o777, 0o400);
+  t.is(readFileSync(join(dir, 'config-1'), 'utf8'), 'port=80\n');
+  t.deepEqual(readdirSync(join(dataDir, 'task-files')), ['t1']);
+  d.incremental([], ['t1']);
+  await waitFor("t1's files removed with its container", () => !existsSync(dir), 10_000);
 });

@@ -13,10 +13,12 @@ import {
   NodeRole,
   ShoalError,
   type AssignmentsMessage,
+  type Config,
   type DispatcherServer,
   type LogBrokerServer,
   type NodeCAServer,
   type PublishLogsMessage,
+  type Secret,
   type SubscriptionMessage,
   type Task,
   type TaskStatus,
@@ -43,6 +45,9 @@ export class TestDispatcher {
   readonly latest = new Map<string, TaskStatus>();
   readonly history: { taskId: string; status: TaskStatus }[] = [];
   readonly tasks = new Map<string, Task>();
+  /** Secrets and configs sent with every COMPLETE set. */
+  secrets: Secret[] = [];
+  configs: Config[] = [];
   readonly published: PublishLogsMessage[] = [];
   assignmentStreams = 0;
   private seq = 0;
@@ -137,7 +142,11 @@ export class TestDispatcher {
       type: AssignmentsType.ASSIGNMENTS_COMPLETE,
       appliesTo: 0,
       resultsIn: this.seq,
-      changes: [...this.tasks.values()].map((task) => ({ assignment: { item: { $case: 'task', task } }, action: AssignmentAction.ASSIGNMENT_UPDATE })),
+      changes: [
+        ...[...this.tasks.values()].map((task) => ({ assignment: { item: { $case: 'task' as const, task } }, action: AssignmentAction.ASSIGNMENT_UPDATE })),
+        ...this.secrets.map((secret) => ({ assignment: { item: { $case: 'secret' as const, secret } }, action: AssignmentAction.ASSIGNMENT_UPDATE })),
+        ...this.configs.map((config) => ({ assignment: { item: { $case: 'config' as const, config } }, action: AssignmentAction.ASSIGNMENT_UPDATE })),
+      ],
     };
   }
 
