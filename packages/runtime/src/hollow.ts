@@ -285,6 +285,13 @@ export class HollowRuntime implements Runtime {
     const c = this.get('exec', handle);
     if (this.stateOf(c) !== 'running') throw new RuntimeError('FailedPrecondition', 'exec', `task ${handle.taskId}: container is not running`);
     if (this.opts.exec) return this.opts.exec(c.spec, cmd);
+    // a health check's CMD-SHELL: "sh -c 'exit N'" exits N ("true"/"false" as usual)
+    if ((cmd[0] === '/bin/sh' || cmd[0] === 'sh') && cmd[1] === '-c') {
+      const script = (cmd[2] ?? '').trim();
+      const exit = /^exit\s+(\d+)$/.exec(script);
+      const code = exit ? Number(exit[1]) : script === 'false' ? 1 : 0;
+      return { exitCode: code, stdout: '', stderr: code ? `hollow: ${script}: exit ${code}\n` : '' };
+    }
     if (cmd[0] === 'echo') return { exitCode: 0, stdout: `${cmd.slice(1).join(' ')}\n`, stderr: '' };
     if (cmd[0] === 'true') return { exitCode: 0, stdout: '', stderr: '' };
     if (cmd[0] === 'false') return { exitCode: 1, stdout: '', stderr: '' };

@@ -186,3 +186,13 @@ test('default logs: start lines on stdout and stderr, ticks every SHOAL_HOLLOW_L
   for await (const e of rt.logs(h2)) lines.push(e.text);
   t.deepEqual(lines, ['web.n9 started (task t2)', 'web.n9 ready']);
 });
+
+test('exec of a shell command (a CMD-SHELL health check): exit N, true, false', async (t) => {
+  const rt = new HollowRuntime({ scheduler: new ManualScheduler() });
+  const h = await rt.prepare(spec('t1'));
+  await rt.start(h);
+  t.is((await rt.exec(h, ['/bin/sh', '-c', 'exit 3'], 1000)).exitCode, 3);
+  t.is((await rt.exec(h, ['/bin/sh', '-c', 'false'], 1000)).exitCode, 1);
+  t.is((await rt.exec(h, ['/bin/sh', '-c', 'wget -q localhost'], 1000)).exitCode, 0);
+  t.is((await rt.exec(h, ['false'], 1000)).exitCode, 1);
+});
