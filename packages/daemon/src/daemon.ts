@@ -223,8 +223,10 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       return;
     }
     this.switching = true;
+    // a demotion records role WORKER before the removal: then a later role MANAGER is a promotion
+    const recorded = m.recordedRole?.();
     try {
-      this.log.warn('this manager left raft (demoted); continuing as a worker', { reason: message, raftId: id.raftId });
+      this.log.warn('this manager left raft (demoted); continuing as a worker', { reason: message, raftId: id.raftId, recordedRole: recorded });
       await this.stopManager();
       // a removed raft member never comes back with its old raft id: drop its raft state
       rmSync(join(this.opts.config.dataDir, 'manager'), { recursive: true, force: true });
@@ -232,7 +234,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       delete id.raftId;
       id.addrs.managers = others.length ? others : id.addrs.managers;
       writeIdentity(this.opts.config.dataDir, id);
-      this.awaitWorkerRecord = true;
+      this.awaitWorkerRecord = recorded !== 'worker';
       this.log.info('now a worker', { nodeId: id.nodeId });
     } catch (err) {
       this.fail(`switching to worker failed: ${errorMessage(err)}`, 1);

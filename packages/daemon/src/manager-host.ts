@@ -1,7 +1,7 @@
 // How the daemon runs the manager side of a node: @shoal/manager's Manager, seen through the
 // narrow handle the daemon needs (start/stop, gRPC services for the daemon's servers, metrics,
 // and the news that this manager was removed from the cluster).
-import type { grpc } from '@shoal/api';
+import { NodeRole, type grpc } from '@shoal/api';
 import { getCluster, Manager } from '@shoal/manager';
 import type { Logger } from './log.js';
 import type { MetricsSource } from './metrics.js';
@@ -60,6 +60,8 @@ export interface ManagerHandle {
   managerToken(): string | undefined;
   /** resolves with a message when this manager learns it was removed from the cluster */
   removed?: Promise<string>;
+  /** the role this node's Node object has in this manager's store (undefined: no such node yet) */
+  recordedRole?(): 'manager' | 'worker' | undefined;
 }
 
 // TODO(manager): CA (GetRootCACertificate) and Health are not in Manager.services() yet; until
@@ -87,5 +89,9 @@ export async function createManager(opts: ManagerBootOptions): Promise<ManagerHa
     memberAddrs: () => m.members().map((x) => x.addr).filter(Boolean),
     managerToken: () => m.state.view((tx) => getCluster(tx)?.rootCa?.joinTokens?.manager) || undefined,
     removed: m.removed,
+    recordedRole: () => {
+      const n = m.state.view((tx) => tx.get('nodes', opts.nodeId));
+      return n ? (n.role === NodeRole.MANAGER ? 'manager' : 'worker') : undefined;
+    },
   };
 }

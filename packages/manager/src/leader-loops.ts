@@ -3,6 +3,7 @@
 // gets its own AbortSignal; a loop must stop acting once it is aborted, and every write a loop
 // makes goes through ctx.checkLeader() (and through store.update, which the raft proposer refuses
 // on a follower), so that nothing keeps writing after a step-down.
+import { setMaxListeners } from 'node:events';
 import { ShoalError } from '@shoal/api';
 import { realClock, sleep, type Clock } from './util/clock.js';
 import { errorMessage, silentLogger, type Logger } from './util/log.js';
@@ -104,6 +105,7 @@ export class LeaderLoops {
 
   private startRun(term: number): void {
     const ctrl = new AbortController();
+    setMaxListeners(0, ctrl.signal); // every loop listens (several times) on the one signal of a run
     const signal = ctrl.signal;
     const checkLeader = (): void => {
       const now = this.source.current();

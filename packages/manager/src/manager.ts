@@ -17,7 +17,7 @@ import { LogBroker } from './logs/broker.js';
 import { newObjectId } from './ids.js';
 import { LogsServer } from './logs/server.js';
 import { LeaderLoops, type LeadershipSource, type LeadershipState } from './leader-loops.js';
-import { BootstrapLoop, controlLoops, DispatcherLoop } from './loops/index.js';
+import { BootstrapLoop, controlLoops, DispatcherLoop, RoleLoop, type RaftMembership } from './loops/index.js';
 import { ManagerMetrics } from './metrics.js';
 import { StoreState } from './state/store-adapter.js';
 import { realClock, type Clock } from './util/clock.js';
@@ -181,6 +181,15 @@ export class Manager {
     this.removed.catch(() => undefined);
 
     const leaderInfo: LeaderInfo = { isLeader: () => this.isLeader(), leaderAddr: () => this.leaderAddr() };
+    const membership: RaftMembership = {
+      selfRaftId: o.raftId,
+      members: () => this.members(),
+      removedIds: () => this.raftNode?.removedIds() ?? [],
+      isReachable: (id) => this.raftNode?.isReachable(id) ?? false,
+      removalRefusal: (id) => (this.raftNode ? this.raftNode.removalRefusal(id) : 'raft is not started'),
+      removeMember: (id) => this.removeManager(id),
+      transferLeadership: (id) => this.transferLeadership(id),
+    };
     const logger = o.logger ?? jsonLogger();
     this.control = new ControlServer(
       {
@@ -194,6 +203,7 @@ export class Manager {
           await r.readIndex().catch((err: unknown) => Promise.reject(toShoalError(err)));
         },
         managerAddrs: () => this.members().map((m) => m.addr),
+        membership,
       },
       { leader: leaderInfo, metrics: this.metrics },
     );
@@ -211,7 +221,7 @@ export class Manager {
     this.leadership = new RaftLeadership(() => this.raftNode, this.clock, this.log);
     const deps = { state: this.state, clock: this.clock, newId, metrics: this.metrics };
     const self = { nodeId: o.nodeId, clusterId: this.clusterId, hostname: o.hostname ?? '', labels: o.labels ?? {}, raftId: o.raftId, addr: o.advertiseAddr };
-    this.loops = new LeaderLoops(this.leadership, [new BootstrapLoop(this.state, self), ...controlLoops(deps), new DispatcherLoop(this.dispatcher)], {
+    this.loops = new LeaderLoops(this.leadership, [new BootstrapLoop(this.state, self), new RoleLoop(this.state, membership, this.clock), ...controlLoops(deps), new DispatcherLoop(this.dispatcher)], {
       clock: this.clock,
       logger,
       restartDelayMs: o.loopRestartDelayMs ?? 1000,

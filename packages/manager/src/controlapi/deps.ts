@@ -1,6 +1,7 @@
 // What the Control API implementation needs from the manager.
 import { ShoalError, type ReadOptions } from '@shoal/api';
 import type { RandomBytes } from '../ca/join-tokens.js';
+import type { RaftMembership } from '../loops/roles.js';
 import type { ManagerState, ReadTx } from '../state/state.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
@@ -15,6 +16,8 @@ export interface ControlDeps {
   /** Dispatcher addresses of the managers (GetJoinTokens) */
   managerAddrs?: () => string[];
   log: Logger;
+  /** raft membership (demotion and manager removal check quorum against it); absent without raft */
+  membership?: RaftMembership;
   /** time of update statuses written by the API (rollback start); default the real clock */
   clock?: Clock;
 }

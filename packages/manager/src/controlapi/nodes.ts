@@ -2,6 +2,7 @@
 import {
   NodeRole,
   NodeState,
+  RaftMemberStatus,
   ShoalError,
   type GetClusterRequest,
   type GetClusterResponse,
@@ -21,6 +22,7 @@ import {
 } from '@shoal/api';
 import { getCluster, redactCluster, requireCluster, rotateTokens } from '../ca/cluster.js';
 import { orphanNodeTasks } from '../dispatcher/node-down.js';
+import { memberOfNode } from '../loops/roles.js';
 import { notFound, read, requireId, type ControlDeps } from './deps.js';
 import { matchFilters, nodeFilterable } from './filters.js';
 import { assertClusterSpec, assertNodeSpec } from './validate-specs.js';
@@ -54,6 +56,10 @@ export async function updateNode(d: ControlDeps, req: UpdateNodeRequest): Promis
     if (demoting) {
       const managers = tx.all('nodes').filter((n) => n.spec?.desiredRole === NodeRole.MANAGER);
       if (managers.length <= 1) throw new ShoalError('FailedPrecondition', `node ${cur.id} is the last manager of the cluster and cannot be demoted`);
+      // the demoted manager leaves raft: the voters left must still reach a quorum
+      const m = d.membership ? memberOfNode(cur, d.membership.members()) : undefined;
+      const why = m && d.membership!.removalRefusal(m.raftId);
+      if (why) throw new ShoalError('FailedPrecondition', `can't demote node ${cur.id}: ${why} (bring the unreachable managers back or remove them first)`);
     }
     tx.update('nodes', { ...cur, meta: { ...cur.meta, version: req.nodeVersion }, spec: req.spec });
     return tx.get('nodes', cur.id)!;
@@ -64,13 +70,24 @@ export async function updateNode(d: ControlDeps, req: UpdateNodeRequest): Promis
 
 export async function removeNode(d: ControlDeps, req: RemoveNodeRequest): Promise<RemoveNodeResponse> {
   requireId('node_id', req.nodeId);
+  const before = d.state.view((tx) => tx.get('nodes', req.nodeId));
+  if (!before) throw notFound('node', req.nodeId);
+  const member = d.membership ? memberOfNode(before, d.membership.members()) : undefined;
+  if (before.role === NodeRole.MANAGER || before.spec?.desiredRole === NodeRole.MANAGER || member) {
+    if (!req.force) throw new ShoalError('FailedPrecondition', `node ${before.id} is a manager; demote it before removing it (or force the removal of a down manager)`);
+    const reachable = member ? d.membership!.isReachable(member.raftId) : before.managerStatus?.reachability !== RaftMemberStatus.UNREACHABLE;
+    if (reachable) throw new ShoalError('FailedPrecondition', `node ${before.id} is a reachable manager; demote it before removing it`);
+    if (member) {
+      // a down manager, forced out: raft first (only while the voters left keep a quorum)
+      const why = d.membership!.removalRefusal(member.raftId);
+      if (why) throw new ShoalError('FailedPrecondition', `can't remove manager node ${before.id}: ${why}`);
+      await d.membership!.removeMember(member.raftId);
+      d.log.info('down manager removed from raft', { nodeId: before.id, raftId: member.raftId });
+    }
+  }
   await d.state.update((tx) => {
     const n = tx.get('nodes', req.nodeId);
     if (!n) throw notFound('node', req.nodeId);
-    if (n.role === NodeRole.MANAGER || n.spec?.desiredRole === NodeRole.MANAGER) {
-      const reachable = n.managerStatus?.reachability !== 1; // UNREACHABLE
-      if (!req.force || reachable) throw new ShoalError('FailedPrecondition', `node ${n.id} is a manager; demote it before removing it`);
-    }
     const state = n.status?.state ?? NodeState.NODE_UNKNOWN;
     if (state !== NodeState.NODE_DOWN && !req.force) {
       throw new ShoalError('FailedPrecondition', `node ${n.id} is not down and can't be removed (use force to remove it anyway)`);

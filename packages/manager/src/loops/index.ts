@@ -4,6 +4,7 @@ export { SchedulerLoop } from './scheduler.js';
 export { UpdaterLoop } from './updater.js';
 export { DispatcherLoop, TaskMetricsLoop, BootstrapLoop, type SelfNode } from './small.js';
 export { Pump, WakeTimers, writePlan, type LoopDeps } from './common.js';
+export { RoleLoop, memberOfNode, type RaftMembership, type RaftMemberInfo } from './roles.js';
 import type { LeaderLoop } from '../leader-loops.js';
 import { OrchestratorLoop } from './orchestrator.js';
 import { SchedulerLoop } from './scheduler.js';
