@@ -234,6 +234,37 @@ test.serial('a fresh CriRuntime re-adopts running containers by label', async (t
   }
 });
 
+test.serial('inspect of a running container fetches the pid with a verbose status once, then reuses it until the container exits', async (t) => {
+  const fresh = newRuntime();
+  const cri = (fresh as unknown as { cri: { runtime: (m: string, req: { verbose?: boolean }, o?: unknown) => Promise<unknown> } }).cri;
+  const real = cri.runtime;
+  let verbose = 0;
+  cri.runtime = (m, req, o) => {
+    if (m === 'ContainerStatus' && req.verbose) verbose++;
+    return real(m, req, o);
+  };
+  try {
+    const s = spec({ command: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 0.1; done'] });
+    const h = await fresh.prepare(s);
+    await fresh.start(h);
+    const first = await fresh.inspect(h);
+    t.is(first.state, 'running');
+    t.true((first.pid ?? 0) > 0);
+    t.true(existsSync(`/proc/${first.pid}`), 'the pid is the container process on the host');
+    const before = verbose;
+    for (let i = 0; i < 5; i++) t.like(await fresh.inspect(h), { state: 'running', pid: first.pid });
+    t.is(verbose, before, 'no verbose ContainerStatus for a pid already known');
+    await fresh.stop(h, { graceMs: 2000 });
+    const after = await fresh.inspect(h);
+    t.like(after, { state: 'exited', exitCode: 0 });
+    t.is(after.pid, undefined);
+    await fresh.remove(h);
+  } finally {
+    cri.runtime = real;
+    await fresh.close();
+  }
+});
+
 test.serial('concurrent prepare/start/stop/remove on one instance', async (t) => {
   const specs = Array.from({ length: 4 }, () => spec({}));
   const handles = await Promise.all(specs.map((s) => run(s)));

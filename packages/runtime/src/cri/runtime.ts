@@ -59,6 +59,14 @@ function isNotFound(e: unknown): boolean {
 export class CriRuntime implements Runtime {
   private readonly cri: CriClient;
   private readonly opts: Required<Omit<CriRuntimeOptions, 'nodeId'>> & { nodeId?: string };
+  /**
+   * Host PID of each running container's main process, learnt once from the verbose
+   * ContainerStatus (which marshals the whole OCI spec: heavy for containerd and for us). A CRI
+   * container never restarts under the same id, so the PID holds until it exits. The agent
+   * inspects every running task each second; without this cache each inspect cost two status
+   * calls, one of them verbose.
+   */
+  private readonly pids = new Map<string, number>();
 
   constructor(opts: CriRuntimeOptions) {
     this.opts = {
@@ -240,8 +248,13 @@ export class CriRuntime implements Runtime {
       message: s.message ?? '',
     };
     if (state === 'running') {
-      const pid = await this.pid(handle).catch(() => undefined);
-      if (pid) out.pid = pid;
+      const pid = this.pids.get(handle.containerId) ?? (await this.pid(handle).catch(() => undefined));
+      if (pid) {
+        out.pid = pid;
+        this.pids.set(handle.containerId, pid);
+      }
+    } else {
+      this.pids.delete(handle.containerId);
     }
     return out;
   }
@@ -314,6 +327,7 @@ export class CriRuntime implements Runtime {
   }
 
   async remove(handle: ContainerHandle): Promise<void> {
+    this.pids.delete(handle.containerId);
     try {
       await this.cri.runtime('RemoveContainer', { containerId: handle.containerId });
     } catch (e) {
