@@ -102,7 +102,7 @@ test.serial('they serve: a request exec-ed into every container, and over the no
   for (const task of run) {
     const rt = e.runtimeOf(task.nodeId);
     const handle = await handleOf(rt, task.id);
-    t.is<string | undefined>(handle.containerId, task.status?.container?.containerId, `task ${task.id}: the reported container id is the real one`);
+    t.is(handle.containerId, task.status?.container?.containerId ?? '', `task ${task.id}: the reported container id is the real one`);
     const r = await rt.exec(handle, ['wget', '-q', '-O', '-', `http://127.0.0.1:${PORT}/`], 15_000);
     t.is(r.exitCode, 0, `task ${task.id}: wget inside the container (${r.stderr})`);
     t.true(r.stdout.startsWith(PAGE), `task ${task.id} serves its page, got ${JSON.stringify(r.stdout)}`);

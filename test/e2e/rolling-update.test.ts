@@ -105,7 +105,9 @@ const isRunning = (t: Task): boolean => t.status?.state === TaskState.RUNNING;
  * RUNNING (a new task being prepared or waiting for its old one to stop), or with a task told to
  * stop that is still up.
  */
-function slotsInTransition(tasks: readonly Task[]): number[] & { detail?: string[] } {
+type Transition = number[] & { detail?: string[] };
+
+function slotsInTransition(tasks: readonly Task[]): Transition {
   const slots = new Set<number>();
   for (const t of tasks) {
     const st = t.status?.state ?? TaskState.NEW;
@@ -113,7 +115,7 @@ function slotsInTransition(tasks: readonly Task[]): number[] & { detail?: string
     const stopping = t.desiredState > TaskState.RUNNING && st <= TaskState.RUNNING;
     if (starting || stopping) slots.add(t.slot);
   }
-  const out: number[] & { detail?: string[] } = [...slots].sort((a, b) => a - b);
+  const out: Transition = [...slots].sort((a, b) => a - b);
   out.detail = tasks.filter((t) => slots.has(t.slot)).map((t) => `slot ${t.slot} ${t.id.slice(0, 6)} ${imageOf(t)} ${stateName(t.status?.state)}/desired ${stateName(t.desiredState)} created ${t.meta?.createdAt} ${t.status?.timestamp}`);
   return out;
 }
@@ -132,7 +134,7 @@ test.serial('10 replicas updated with parallelism 2: never more than 2 slots in 
   const run = await waitConverged(api, id, 10, 60_000, 'par on the new image', { extra: (r) => r.every((x) => imageOf(x) === IMAGE_V2) });
   t.deepEqual(run.map((x) => x.slot).sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'each slot once');
   t.true(run.every((x) => imageOf(x) === IMAGE_V2));
-  const widest = sampler.samples.reduce((m, s) => (s.length > m.length ? s : m), [] as number[]);
+  const widest = sampler.samples.reduce<Transition>((m, s) => (s.length > m.length ? s : m), []);
   t.log(`${sampler.samples.length} samples; widest moment: slots ${JSON.stringify(widest)}`);
   t.true(sampler.samples.length >= 10, `enough samples during the update (${sampler.samples.length}; errors: ${sampler.errors.length})`);
   t.true(sampler.samples.every((s) => s.length <= 2), `at most 2 slots in transition at every sample; saw ${JSON.stringify(widest)}:\n${widest.detail?.join('\n')}`);
