@@ -137,20 +137,29 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       // A founding member starts from the founding voters; a joining one from the same
       // configuration, as the cluster tells it (the rawnode.ts contract): the log it replicates
       // only holds the membership changes made after the founding.
-      const boot = o.bootstrap
-        ? { voters: o.bootstrap.map((m) => m.id).sort((a, b) => a - b), learners: [] }
-        : o.joinConfState && o.joinConfState.voters.length > 0
-          ? o.joinConfState
-          : o.peers && o.peers.length > 0
-            ? await this.fetchBootstrap(o.peers)
-            : undefined;
+      const known = new Map<NodeId, string>([...(o.bootstrap ?? []), ...(o.peers ?? [])].map((m) => [m.id, m.addr]));
+      let boot: ConfState | undefined;
+      if (o.bootstrap) boot = { voters: o.bootstrap.map((m) => m.id).sort((a, b) => a - b), learners: [] };
+      else if (o.joinConfState && o.joinConfState.voters.length > 0) boot = o.joinConfState;
+      else if (o.peers && o.peers.length > 0) {
+        const fetched = await this.fetchBootstrap(o.peers);
+        boot = fetched.confState;
+        for (const [id, addr] of fetched.addrs) if (!known.get(id)) known.set(id, addr);
+      }
       if (boot) {
-        await this.storage.bootstrap(boot);
+        // the founders' addresses too: the log only carries those of the members added later
+        const addrs = new Map<NodeId, string>();
+        for (const id of [...boot.voters, ...boot.learners]) {
+          const addr = known.get(id);
+          if (addr) addrs.set(id, addr);
+        }
+        await this.storage.bootstrap(boot, addrs);
         this.log.info('bootstrap configuration', { voters: boot.voters, learners: boot.learners, founding: o.bootstrap !== undefined });
       } else {
         this.log.warn('empty storage and no bootstrap configuration: waiting for a snapshot from the leader');
       }
     }
+    for (const [id, addr] of this.storage.bootstrapAddrs()) this.members.set(id, addr);
     for (const m of [...(o.bootstrap ?? []), ...(o.peers ?? [])]) this.members.set(m.id, m.addr);
     const snap = this.storage.snapshot();
     if (snap.metadata.index > 0) await this.restoreSnapshot(snap);
@@ -180,7 +189,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   }
 
   /** asks the peers (Raft.Members) for the cluster's bootstrap configuration, until one knows it */
-  private async fetchBootstrap(peers: Member[]): Promise<ConfState> {
+  private async fetchBootstrap(peers: Member[]): Promise<{ confState: ConfState; addrs: Map<NodeId, string> }> {
     const deadline = Date.now() + this.o.joinTimeoutMs;
     let last = 'no answer';
     for (let round = 0; ; round++) {
@@ -192,7 +201,10 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
             client.members({}, new grpc.Metadata(), { deadline: Date.now() + 2_000 }, (err, r) => (err ? reject(err) : resolve(r)));
           });
           const cs = res.bootstrap;
-          if (cs && cs.voters.length > 0) return { voters: cs.voters.map(Number), learners: cs.learners.map(Number) };
+          if (cs && cs.voters.length > 0) {
+            const addrs = new Map(res.members.filter((m) => m.addr).map((m) => [Number(m.raftId), m.addr] as const));
+            return { confState: { voters: cs.voters.map(Number), learners: cs.learners.map(Number) }, addrs };
+          }
           last = `${p.addr}: bootstrap configuration unknown`;
         } catch (err) {
           last = `${p.addr}: ${err instanceof Error ? err.message : String(err)}`;

@@ -4,7 +4,7 @@
 //   s                  -> snapshot metadata (JSON)
 //   d                  -> snapshot data
 //   o                  -> log floor: index and term of the last compacted entry (u64, u64)
-//   b                  -> the cluster's bootstrap configuration (JSON), never compacted
+//   b                  -> the cluster's bootstrap configuration and founders' addresses (JSON), never compacted
 // Big-endian indexes keep entries in log order under level's byte-wise key ordering.
 import type { ConfState, Entry, HardState, SnapshotMetadata } from '../core/types.js';
 
@@ -82,11 +82,12 @@ export function decodeOffset(v: Uint8Array): { index: number; term: number } {
   return { index: Number(b.readBigUInt64BE(0)), term: Number(b.readBigUInt64BE(8)) };
 }
 
-export function encodeConfState(cs: ConfState): Buffer {
-  return Buffer.from(JSON.stringify({ voters: cs.voters, learners: cs.learners }));
+/** the bootstrap record: the configuration and the founding members' addresses */
+export function encodeBootstrap(cs: ConfState, addrs: ReadonlyMap<number, string>): Buffer {
+  return Buffer.from(JSON.stringify({ voters: cs.voters, learners: cs.learners, addrs: [...addrs] }));
 }
 
-export function decodeConfState(v: Uint8Array): ConfState {
-  const o = JSON.parse(Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8')) as Partial<ConfState>;
-  return { voters: o.voters ?? [], learners: o.learners ?? [] };
+export function decodeBootstrap(v: Uint8Array): { confState: ConfState; addrs: Map<number, string> } {
+  const o = JSON.parse(Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8')) as Partial<ConfState> & { addrs?: [number, string][] };
+  return { confState: { voters: o.voters ?? [], learners: o.learners ?? [] }, addrs: new Map(o.addrs ?? []) };
 }

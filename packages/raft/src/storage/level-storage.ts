@@ -4,7 +4,7 @@
 import { Level } from 'level';
 import { limitSize } from '../core/log.js';
 import { cloneConfState } from '../core/confchange.js';
-import { RaftError, type ConfState, type Entry, type HardState, type RaftStorageReader, type Snapshot } from '../core/types.js';
+import { RaftError, type ConfState, type Entry, type HardState, type NodeId, type RaftStorageReader, type Snapshot } from '../core/types.js';
 import {
   ENTRY_PREFIX,
   KEY_BOOTSTRAP,
@@ -12,12 +12,12 @@ import {
   KEY_OFFSET,
   KEY_SNAP_DATA,
   KEY_SNAP_META,
-  decodeConfState,
+  decodeBootstrap,
   decodeEntry,
   decodeHardState,
   decodeOffset,
   decodeSnapMeta,
-  encodeConfState,
+  encodeBootstrap,
   encodeEntry,
   encodeHardState,
   encodeOffset,
@@ -39,6 +39,7 @@ export class LevelStorage implements RaftStorageReader {
   private snap: Snapshot;
   /** the cluster's configuration at index 0 (founding voters), kept apart from snapshots */
   private boot: ConfState | undefined;
+  private bootAddrs = new Map<NodeId, string>();
   /** the log floor: index and term of the last compacted entry (entries start at offset + 1) */
   private offset = 0;
   private offsetTerm = 0;
@@ -78,7 +79,7 @@ export class LevelStorage implements RaftStorageReader {
       this.snap = { metadata: decodeSnapMeta(meta), data: new Uint8Array(data ?? new Uint8Array()) };
     }
     const boot = await this.db.get(KEY_BOOTSTRAP);
-    if (boot) this.boot = decodeConfState(boot);
+    if (boot) ({ confState: this.boot, addrs: this.bootAddrs } = decodeBootstrap(boot));
     else if (meta && this.snap.metadata.index === 0 && !confStateEmpty(this.snap.metadata.confState)) {
       // written before the bootstrap had a key of its own: the index-0 snapshot metadata is it
       this.boot = cloneConfState(this.snap.metadata.confState);
@@ -103,16 +104,25 @@ export class LevelStorage implements RaftStorageReader {
    * It is also kept under a key of its own that compaction never touches, so that this member
    * can hand it on to later joiners (bootstrapConfState()).
    */
-  async bootstrap(confState: ConfState): Promise<void> {
+  async bootstrap(confState: ConfState, addrs: ReadonlyMap<NodeId, string> = new Map()): Promise<void> {
     if (!this.isEmpty()) return;
     if (confStateEmpty(confState)) throw new RaftError('InvalidArgument', 'raft storage: empty bootstrap configuration');
     const metadata = { index: 0, term: 0, confState: cloneConfState(confState) };
     await this.write([
       { type: 'put', key: KEY_SNAP_META, value: encodeSnapMeta(metadata) },
-      { type: 'put', key: KEY_BOOTSTRAP, value: encodeConfState(confState) },
+      { type: 'put', key: KEY_BOOTSTRAP, value: encodeBootstrap(confState, addrs) },
     ]);
     this.snap = { metadata, data: new Uint8Array() };
     this.boot = cloneConfState(confState);
+    this.bootAddrs = new Map(addrs);
+  }
+
+  /**
+   * The founding members' addresses as known at bootstrap: the log's membership changes carry
+   * the addresses of the members added later, but not of those (a restarted joiner needs them).
+   */
+  bootstrapAddrs(): Map<NodeId, string> {
+    return new Map(this.bootAddrs);
   }
 
   /** the cluster's bootstrap configuration (index 0), or undefined if this storage never learnt it */

@@ -137,3 +137,25 @@ test.serial('a removed member learns its removal even when the others stop talki
     await c.destroy();
   }
 });
+
+test.serial('a joined node restarted with no addresses given still reaches the founder (its address is kept with the bootstrap configuration)', async (t) => {
+  const c = await Cluster.create(1);
+  try {
+    const founder = await c.waitLeader('the founder to lead');
+    await joinViaRpc(c, founder);
+    await waitVoters(c, [1, 2]);
+    const m3 = await c.add();
+    await founder.addMember(m3.id, m3.addr);
+    await c.start(m3.id, {}, true);
+    await waitVoters(c, [1, 2, 3]);
+    await c.stop(2);
+    await founder.propose(encodePut('while-down', val('1')));
+    // as shoald restarts a manager: from its data dir only (no bootstrap, no peers)
+    const back = await c.start(2, { bootstrap: undefined, peers: [] });
+    await waitFor('node 2 applying while-down=1', () => str(c.member(2).kv?.get('while-down')) === '1', 20_000);
+    t.is(back.memberList().find((m) => m.id === 1)?.addr, c.member(1).addr);
+    t.is(back.leader, founder.id);
+  } finally {
+    await c.destroy();
+  }
+});
