@@ -40,7 +40,8 @@ export async function waitForServices(c: Control, ids: readonly string[], opts: 
       const desired = mode?.$case === 'replicated' ? mode.replicated.replicas : mine.filter((t) => t.desiredState === TaskState.RUNNING).length;
       const ok = isJob || converged(s, running, desired);
       if (!ok) done = false;
-      const extra = s.updateStatus?.state === UpdateState.CANARY_WAITING ? ' (canary waiting for promotion)' : failed?.status?.err ? ` (last error: ${failed.status.err})` : '';
+      // an old failure is history once the service runs what it should
+      const extra = s.updateStatus?.state === UpdateState.CANARY_WAITING ? ' (canary waiting for promotion)' : !ok && failed?.status?.err ? ` (last error: ${failed.status.err})` : '';
       lines.push(`${s.spec?.annotations?.name ?? s.id}: ${replicasColumn(s, tasks)} ${ok ? 'converged' : 'running'}${extra}`);
     }
     if (tty) {
