@@ -12,7 +12,7 @@ import {
   type PublishLogsMessage,
   type SubscriptionMessage,
 } from '@shoal/api';
-import type { ContainerHandle, LogEntry, Runtime } from '@shoal/runtime';
+import type { ContainerHandle, LogEntry, LogReadOptions, Runtime } from '@shoal/runtime';
 import { errorMessage, type Logger } from './log.js';
 import { cancelCall } from './rpc.js';
 
@@ -39,6 +39,10 @@ export function selectorMatches(sel: LogSelector | undefined, nodeId: string, t:
 
 function wireStream(s: LogEntry['stream']): LogStream {
   return s === 'stderr' ? LogStream.STDERR : LogStream.STDOUT;
+}
+
+function runtimeStream(s: LogStream): LogEntry['stream'] {
+  return s === LogStream.STDERR ? 'stderr' : 'stdout';
 }
 
 export class LogPublisher {
@@ -125,8 +129,10 @@ export class LogPublisher {
           await write({ subscriptionId: sub.id, messages, close: false, nodeId });
         };
         try {
-          const readOpts: { tail?: number; since?: number; follow?: boolean; signal: AbortSignal } = { signal, follow: opts?.follow ?? false };
+          const readOpts: LogReadOptions & { signal: AbortSignal } = { signal, follow: opts?.follow ?? false };
           if (opts && opts.tail >= 0) readOpts.tail = opts.tail;
+          // the runtime filters streams before the tail: "--tail 1 --stderr" is the last stderr line
+          if (streams.size) readOpts.streams = [...streams].map(runtimeStream);
           if (opts?.since) readOpts.since = Date.parse(opts.since);
           for await (const e of this.opts.runtime.logs(t.handle!, readOpts)) {
             if (signal.aborted) break;

@@ -328,7 +328,8 @@ export class HollowRuntime implements Runtime {
       entries = [at(t0, 'stdout', `${label} started (task ${c.spec.taskId})`), at(t0, 'stderr', `${label} ready`)];
       every = hollowLogEveryMs(c.spec);
     }
-    const accept = (e: LogEntry): boolean => opts.since === undefined || e.time >= opts.since;
+    const streams = opts.streams?.length ? new Set(opts.streams) : undefined;
+    const accept = (e: LogEntry): boolean => (opts.since === undefined || e.time >= opts.since) && (!streams || streams.has(e.stream));
     const upTo = (): number => Math.min(this.sched.now(), c.exitAt ?? Infinity);
     let k = 0;
     const ticks = (until: number): LogEntry[] => {

@@ -110,7 +110,8 @@ export async function* readCriLogFile(path: string, opts: LogReadOptions = {}, h
   const asm = new CriLogAssembler();
   let offset = 0;
   let rest = '';
-  const accept = (e: LogEntry): boolean => opts.since === undefined || e.time >= opts.since;
+  const streams = opts.streams?.length ? new Set(opts.streams) : undefined;
+  const accept = (e: LogEntry): boolean => (opts.since === undefined || e.time >= opts.since) && (!streams || streams.has(e.stream));
 
   const readMore = async (): Promise<LogEntry[]> => {
     let size: number;

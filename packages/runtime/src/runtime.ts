@@ -143,6 +143,8 @@ export interface LogReadOptions {
   tail?: number;
   /** Only entries at or after this time (ms since the epoch). */
   since?: number;
+  /** Only these streams (default both); `tail` counts the entries of these streams. */
+  streams?: LogStream[];
   /** Keep reading new entries until the signal aborts or the container's log ends. */
   follow?: boolean;
   signal?: AbortSignal;

@@ -196,3 +196,18 @@ test('exec of a shell command (a CMD-SHELL health check): exit N, true, false', 
   t.is((await rt.exec(h, ['/bin/sh', '-c', 'wget -q localhost'], 1000)).exitCode, 0);
   t.is((await rt.exec(h, ['false'], 1000)).exitCode, 1);
 });
+
+test('hollow logs: streams are selected before the tail', async (t) => {
+  const sched = new ManualScheduler(0);
+  const rt = new HollowRuntime({ scheduler: sched });
+  const h = await rt.prepare(spec('t1', { env: ['SHOAL_HOLLOW_LOG_EVERY_MS=100'] }));
+  await rt.start(h);
+  await sched.advance(500);
+  const read = async (o: Parameters<HollowRuntime['logs']>[1]) => {
+    const out: string[] = [];
+    for await (const e of rt.logs(h, o)) out.push(e.text);
+    return out;
+  };
+  t.deepEqual(await read({ tail: 1, streams: ['stderr'] }), ['web.1 ready']);
+  t.deepEqual(await read({ tail: 1, streams: ['stdout'] }), ['web.1 tick 5']);
+});

@@ -86,3 +86,13 @@ test('follow stops when aborted', async (t) => {
   t.deepEqual(await collect(readCriLogFile(f, { follow: true, signal: ac.signal }, { wait, alive: async () => true })), ['x']);
   await rm(dir, { recursive: true });
 });
+
+test('streams are selected before the tail: the last N lines of the chosen stream', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'shoal-logs-'));
+  const f = join(dir, 'c.log');
+  await writeFile(f, ['2024-05-01T10:00:00Z stdout F a', '2024-05-01T10:00:01Z stderr F oops', '2024-05-01T10:00:02Z stdout F b', '2024-05-01T10:00:03Z stdout F c', ''].join('\n'));
+  t.deepEqual(await collect(readCriLogFile(f, { tail: 1, streams: ['stderr'] })), ['oops']);
+  t.deepEqual(await collect(readCriLogFile(f, { tail: 2, streams: ['stdout'] })), ['b', 'c']);
+  t.deepEqual(await collect(readCriLogFile(f, { streams: ['stdout', 'stderr'] })), ['a', 'oops', 'b', 'c']);
+  await rm(dir, { recursive: true });
+});
