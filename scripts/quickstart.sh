@@ -110,7 +110,7 @@ up() {
   shoal node ls
 
   say "Deploying the demo stack: shoal stack deploy -c deploy/examples/demo/docker-compose.yml $STACK"
-  (cd "$REPO/deploy/examples/demo" && shoal stack deploy -c docker-compose.yml "$STACK")
+  (cd "$(dirname "$COMPOSE")" && shoal stack deploy -c "$COMPOSE" "$STACK")
 
   say "shoal stack services $STACK"
   shoal stack services "$STACK"
