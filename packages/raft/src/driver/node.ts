@@ -645,13 +645,14 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   }
 
   /**
-   * Whether `id` was heard from within an election timeout (this node always is). Meaningful on
-   * the leader, which every member answers at each heartbeat.
+   * Whether `id` was heard from within an election timeout and our stream to it is up (a peer
+   * whose process died is unreachable at once). This node always is. Meaningful on the leader,
+   * which every member answers at each heartbeat.
    */
   isReachable(id: NodeId): boolean {
     if (id === this.id) return true;
     const t = this.heard.get(id);
-    return t !== undefined && Date.now() - t <= this.o.electionTicks * this.o.tickMs;
+    return t !== undefined && Date.now() - t <= this.o.electionTicks * this.o.tickMs && this.transport.peerState(id) === 'connected';
   }
 
   /**
