@@ -89,14 +89,15 @@ test('a service subscription asks each node for its own tasks only, merges them,
   t.is(heard.get('n2')![0]!.options!.tail, 10);
   // n3 holds only the old task w0 but it is connected: asked too (its container may still be there)
   t.deepEqual(heard.get('n3')!.map((m) => m.selector!.taskIds), [['w0']]);
-  const id = heard.get('n1')![0]!.id;
-  broker.publish({ subscriptionId: id, nodeId: 'n1', messages: [], close: false });
-  broker.publish({ subscriptionId: id, nodeId: 'n1', messages: [line('n1', 'w1', 'a'), line('n1', 'w3', 'b')], close: false });
+  const id = (n: string) => heard.get(n)![0]!.id;
+  t.is(new Set(['n1', 'n2', 'n3'].map(id)).size, 3, 'one publication id per node');
+  broker.publish({ subscriptionId: id('n1'), nodeId: 'n1', messages: [], close: false });
+  broker.publish({ subscriptionId: id('n1'), nodeId: 'n1', messages: [line('n1', 'w1', 'a'), line('n1', 'w3', 'b')], close: false });
   // a line of a task the subscription did not ask for is dropped
-  broker.publish({ subscriptionId: id, nodeId: 'n2', messages: [line('n2', 'w2', 'c'), line('n2', 'd1', 'db line')], close: true });
-  broker.publish({ subscriptionId: id, nodeId: 'n3', messages: [], close: true });
+  broker.publish({ subscriptionId: id('n2'), nodeId: 'n2', messages: [line('n2', 'w2', 'c'), line('n2', 'd1', 'db line')], close: true });
+  broker.publish({ subscriptionId: id('n3'), nodeId: 'n3', messages: [], close: true });
   t.is(out.ended(), undefined);
-  broker.publish({ subscriptionId: id, nodeId: 'n1', messages: [], close: true });
+  broker.publish({ subscriptionId: id('n1'), nodeId: 'n1', messages: [], close: true });
   t.deepEqual(texts(out.got), ['a', 'b', 'c']);
   t.deepEqual(out.ended(), { err: undefined });
   t.is(broker.subscriptionCount, 0);
@@ -139,7 +140,7 @@ test('with follow, a node whose stream breaks ends the subscription at once; the
   broker.subscribe(req({ serviceIds: ['web'] }, true), out.s);
   const id = heard.get('n1')![0]!.id;
   broker.publish({ subscriptionId: id, nodeId: 'n1', messages: [line('n1', 'w1', 'a')], close: false });
-  broker.publish({ subscriptionId: id, nodeId: 'n2', messages: [line('n2', 'w2', 'b')], close: false });
+  broker.publish({ subscriptionId: heard.get('n2')![0]!.id, nodeId: 'n2', messages: [line('n2', 'w2', 'b')], close: false });
   stops.get('n2')!();
   const err = out.ended()?.err;
   t.is(err?.code, 'Unavailable');
@@ -189,6 +190,29 @@ test('the client going away tells the nodes to stop; later lines are ignored', a
   t.is(out.got.length, 0);
   t.is(out.ended(), undefined);
   t.is(broker.subscriptionCount, 0);
+});
+
+test('following a service: a task that starts running later is asked for too (all its lines); not without follow', async (t) => {
+  const { broker, state, heard, listen } = await setup();
+  listen('n1');
+  listen('n2');
+  const out = sink();
+  const once = sink();
+  broker.subscribe(req({ serviceIds: ['web'] }, true, 1), out.s);
+  broker.subscribe(req({ serviceIds: ['web'] }, false, 1), once.s);
+  t.is(heard.get('n2')!.length, 2);
+  await state.update((tx) => tx.create('tasks', running('w4', 'n2', { serviceId: 'web', slot: 4, state: TaskState.STARTING })));
+  t.is(heard.get('n2')!.length, 2, 'not before it runs');
+  await state.update((tx) => tx.update('tasks', { ...tx.get('tasks', 'w4')!, status: { state: TaskState.RUNNING, message: '', err: '', health: 0, appliedBy: '' } }));
+  await state.update((tx) => tx.create('tasks', running('d2', 'n2', { serviceId: 'db', slot: 2 })));
+  const asks = heard.get('n2')!;
+  t.is(asks.length, 3, 'asked once, for the follow only, not for another service');
+  t.deepEqual(asks[2]!.selector!.taskIds, ['w4']);
+  t.is(asks[2]!.options!.tail, -1);
+  t.true(asks[2]!.options!.follow);
+  broker.publish({ subscriptionId: asks[2]!.id, nodeId: 'n2', messages: [line('n2', 'w4', 'new task')], close: false });
+  t.deepEqual(texts(out.got), ['new task']);
+  t.is(once.got.length, 0);
 });
 
 test('bad selectors are refused; a subscription with nothing to ask ends at once', async (t) => {

@@ -2,7 +2,10 @@
 // hold the logs (LogBroker.ListenSubscriptions / PublishLogs). A subscription is resolved against
 // the store into tasks, the tasks into nodes; every node that runs a matching task is asked
 // (through its ListenSubscriptions stream) to publish the logs of exactly those tasks, and the
-// messages of all of them are merged into the client's stream as they come.
+// messages of all of them are merged into the client's stream as they come. Each ask is a
+// publication with its own id (`<subscription>.<n>`); a follow of a service or node asks again for
+// each task of it that starts running later (all of its lines), so a replaced or scaled-up task
+// shows up in the stream.
 //
 // A subscription ends:
 //  - without follow: when every asked node has closed its publication (close=true);
@@ -46,19 +49,29 @@ export interface LogSink {
   end(err?: ShoalError): void;
 }
 
-type PublisherState = 'asked' | 'open' | 'closed' | 'gone';
+type PublicationState = 'asked' | 'open' | 'closed' | 'gone';
+
+/** One ask of one node: publish these tasks' logs under this id. */
+interface Publication {
+  id: string;
+  nodeId: string;
+  tasks: ReadonlySet<string>;
+  state: PublicationState;
+  timer: Timer | undefined;
+}
 
 interface Subscription {
   id: string;
+  selector: LogSelector;
   options: LogSubscriptionOptions;
   sink: LogSink;
-  /** node id -> task ids asked of it */
-  tasks: Map<string, string[]>;
-  publishers: Map<string, PublisherState>;
+  publications: Map<string, Publication>;
+  /** every task asked for so far (a follow picks up tasks that start later) */
+  asked: Set<string>;
   /** why logs are incomplete, one line per node */
   problems: string[];
-  timers: Map<string, Timer>;
   done: boolean;
+  seq: number;
 }
 
 interface Listener {
@@ -99,6 +112,8 @@ export class LogBroker {
   private readonly log: Logger;
   private readonly listeners = new Map<string, Listener>();
   private readonly subs = new Map<string, Subscription>();
+  /** publication id -> its subscription (what PublishLogs messages are routed by) */
+  private readonly pubs = new Map<string, { sub: Subscription; pub: Publication }>();
   private unwatch: (() => void) | undefined;
 
   constructor(private readonly o: LogBrokerOptions) {
@@ -139,34 +154,34 @@ export class LogBroker {
 
   /** One message of a node's publication. */
   publish(msg: PublishLogsMessage): void {
-    const sub = this.subs.get(msg.subscriptionId);
-    if (!sub || sub.done) return;
+    const found = this.pubs.get(msg.subscriptionId);
+    if (!found || found.sub.done) return;
+    const { sub, pub } = found;
     const nodeId = msg.nodeId || msg.messages[0]?.context?.nodeId || '';
-    const st = sub.publishers.get(nodeId);
-    if (st === undefined || st === 'closed' || st === 'gone') {
-      if (st === undefined) this.log.debug('publication from a node not asked', { subscriptionId: sub.id, nodeId });
+    if (nodeId !== pub.nodeId) {
+      this.log.debug('publication from a node not asked', { subscriptionId: sub.id, nodeId, asked: pub.nodeId });
       return;
     }
-    if (st === 'asked') {
-      sub.publishers.set(nodeId, 'open');
-      sub.timers.get(nodeId)?.cancel();
-      sub.timers.delete(nodeId);
+    if (pub.state === 'closed' || pub.state === 'gone') return;
+    if (pub.state === 'asked') {
+      pub.state = 'open';
+      pub.timer?.cancel();
+      pub.timer = undefined;
     }
-    const wanted = new Set(sub.tasks.get(nodeId));
-    const messages = msg.messages.filter((m) => wanted.has(m.context?.taskId ?? ''));
+    const messages = msg.messages.filter((m) => pub.tasks.has(m.context?.taskId ?? ''));
     if (messages.length) sub.sink.write({ messages });
     if (msg.close) {
-      sub.publishers.set(nodeId, 'closed');
+      pub.state = 'closed';
+      this.pubs.delete(pub.id);
       this.maybeFinish(sub);
     }
   }
 
   /** A node's publication stream ended; without a close message before, the node is gone. */
-  publicationEnded(subscriptionId: string, nodeId: string, reason: string): void {
-    const sub = this.subs.get(subscriptionId);
-    if (!sub || sub.done) return;
-    const st = sub.publishers.get(nodeId);
-    if (st === 'asked' || st === 'open') this.lose(sub, nodeId, reason);
+  publicationEnded(publicationId: string, nodeId: string, reason: string): void {
+    const found = this.pubs.get(publicationId);
+    if (!found || found.sub.done || found.pub.nodeId !== nodeId) return;
+    if (found.pub.state === 'asked' || found.pub.state === 'open') this.lose(found.sub, found.pub, reason);
   }
 
   // ------------------------------------------------------------ clients
@@ -183,14 +198,16 @@ export class LogBroker {
     const options: LogSubscriptionOptions = req.options ?? { streams: [], follow: false, tail: -1, since: undefined };
     const sub: Subscription = {
       id: this.o.newId(),
+      selector: sel,
       options,
       sink,
-      tasks: new Map(),
-      publishers: new Map(),
+      publications: new Map(),
+      asked: new Set(),
       problems: [],
-      timers: new Map(),
       done: false,
+      seq: 0,
     };
+    const byNode = new Map<string, string[]>();
     this.o.state.view((tx) => {
       for (const t of selectTasks(tx, sel)) {
         if (!t.nodeId) continue;
@@ -202,24 +219,17 @@ export class LogBroker {
           }
           continue;
         }
-        const list = sub.tasks.get(t.nodeId) ?? [];
-        list.push(t.id);
-        sub.tasks.set(t.nodeId, list);
+        byNode.set(t.nodeId, [...(byNode.get(t.nodeId) ?? []), t.id]);
       }
     });
     this.subs.set(sub.id, sub);
     this.ensureWatch();
-    this.log.debug('log subscription', { subscriptionId: sub.id, nodes: [...sub.tasks.keys()], follow: options.follow, missing: sub.problems });
+    this.log.debug('log subscription', { subscriptionId: sub.id, nodes: [...byNode.keys()], follow: options.follow, missing: sub.problems });
     if (options.follow && sub.problems.length) {
       this.finish(sub);
       return () => {};
     }
-    const timeout = this.o.publisherTimeoutMs ?? 30_000;
-    for (const [nodeId, taskIds] of sub.tasks) {
-      sub.publishers.set(nodeId, 'asked');
-      sub.timers.set(nodeId, this.clock.setTimer(timeout, () => this.lose(sub, nodeId, `did not answer within ${timeout} ms`)));
-      this.listeners.get(nodeId)!.send({ id: sub.id, selector: { serviceIds: [], nodeIds: [], taskIds }, options, close: false });
-    }
+    for (const [nodeId, taskIds] of byNode) this.ask(sub, nodeId, taskIds, options);
     this.maybeFinish(sub);
     return () => {
       if (!sub.done) this.finish(sub, true);
@@ -238,40 +248,71 @@ export class LogBroker {
 
   // ------------------------------------------------------------ internals
 
+  /** Asks `nodeId` to publish the logs of `taskIds` under a new publication id. */
+  private ask(sub: Subscription, nodeId: string, taskIds: string[], options: LogSubscriptionOptions): void {
+    const listener = this.listeners.get(nodeId);
+    if (!listener) return;
+    const timeout = this.o.publisherTimeoutMs ?? 30_000;
+    const pub: Publication = { id: `${sub.id}.${++sub.seq}`, nodeId, tasks: new Set(taskIds), state: 'asked', timer: undefined };
+    for (const id of taskIds) sub.asked.add(id);
+    sub.publications.set(pub.id, pub);
+    this.pubs.set(pub.id, { sub, pub });
+    pub.timer = this.clock.setTimer(timeout, () => this.lose(sub, pub, `did not answer within ${timeout} ms`));
+    listener.send({ id: pub.id, selector: { serviceIds: [], nodeIds: [], taskIds }, options, close: false });
+  }
+
   private ensureWatch(): void {
     if (this.unwatch) return;
     this.unwatch = this.o.state.subscribe((c) => {
       if (this.subs.size === 0) return;
       for (const ch of c.changes) {
-        if (ch.table !== 'nodes' || ch.action === 'create') continue;
-        const n = ch.object as Node;
-        if (ch.action === 'delete') this.nodeGone(n.id, 'it was removed from the cluster');
-        else if (n.status?.state === NodeState.NODE_DOWN) this.nodeGone(n.id, `it is down (${n.status.message || 'no heartbeat'})`);
+        if (ch.action === 'create' && ch.table !== 'tasks') continue;
+        if (ch.table === 'nodes') {
+          const n = ch.object as Node;
+          if (ch.action === 'delete') this.nodeGone(n.id, 'it was removed from the cluster');
+          else if (n.status?.state === NodeState.NODE_DOWN) this.nodeGone(n.id, `it is down (${n.status.message || 'no heartbeat'})`);
+        } else if (ch.table === 'tasks' && ch.action !== 'delete') {
+          this.taskChanged(ch.object as Task);
+        }
       }
     });
   }
 
-  private nodeGone(nodeId: string, reason: string): void {
-    for (const sub of [...this.subs.values()]) {
-      const st = sub.publishers.get(nodeId);
-      if (st === 'asked' || st === 'open') this.lose(sub, nodeId, reason);
+  /** Following a service or node: a task of it that starts running later is asked for too. */
+  private taskChanged(t: Task): void {
+    if (!t.nodeId || (t.status?.state ?? TaskState.NEW) < TaskState.RUNNING || !this.listeners.has(t.nodeId)) return;
+    for (const sub of this.subs.values()) {
+      if (sub.done || !sub.options.follow || sub.asked.has(t.id)) continue;
+      if (!sub.selector.serviceIds.includes(t.serviceId) && !sub.selector.nodeIds.includes(t.nodeId)) continue;
+      // everything the new task wrote (within `since`): it started after the subscription
+      this.ask(sub, t.nodeId, [t.id], { ...sub.options, tail: -1 });
     }
   }
 
-  private lose(sub: Subscription, nodeId: string, reason: string): void {
-    if (sub.done) return;
-    sub.publishers.set(nodeId, 'gone');
-    sub.timers.get(nodeId)?.cancel();
-    sub.timers.delete(nodeId);
-    const node = this.o.state.view((tx) => tx.get('nodes', nodeId));
-    sub.problems.push(`${nodeName(node, nodeId)} stopped publishing: ${reason}`);
-    this.log.info('log publisher lost', { subscriptionId: sub.id, nodeId, reason });
+  private nodeGone(nodeId: string, reason: string): void {
+    for (const sub of [...this.subs.values()]) {
+      for (const pub of [...sub.publications.values()]) {
+        if (pub.nodeId === nodeId && (pub.state === 'asked' || pub.state === 'open')) this.lose(sub, pub, reason);
+      }
+    }
+  }
+
+  private lose(sub: Subscription, pub: Publication, reason: string): void {
+    if (sub.done || pub.state === 'gone' || pub.state === 'closed') return;
+    pub.state = 'gone';
+    pub.timer?.cancel();
+    pub.timer = undefined;
+    this.pubs.delete(pub.id);
+    const node = this.o.state.view((tx) => tx.get('nodes', pub.nodeId));
+    const why = `${nodeName(node, pub.nodeId)} stopped publishing: ${reason}`;
+    if (!sub.problems.includes(why)) sub.problems.push(why);
+    this.log.info('log publisher lost', { subscriptionId: sub.id, nodeId: pub.nodeId, reason });
     if (sub.options.follow) this.finish(sub);
     else this.maybeFinish(sub);
   }
 
   private maybeFinish(sub: Subscription): void {
-    for (const st of sub.publishers.values()) if (st === 'asked' || st === 'open') return;
+    for (const p of sub.publications.values()) if (p.state === 'asked' || p.state === 'open') return;
     this.finish(sub);
   }
 
@@ -280,14 +321,15 @@ export class LogBroker {
     if (sub.done) return;
     sub.done = true;
     this.subs.delete(sub.id);
-    for (const t of sub.timers.values()) t.cancel();
-    sub.timers.clear();
-    for (const [nodeId, st] of sub.publishers) {
-      if (st !== 'asked' && st !== 'open') continue;
+    for (const pub of sub.publications.values()) {
+      pub.timer?.cancel();
+      pub.timer = undefined;
+      this.pubs.delete(pub.id);
+      if (pub.state !== 'asked' && pub.state !== 'open') continue;
       try {
-        this.listeners.get(nodeId)?.send({ id: sub.id, selector: undefined, options: undefined, close: true });
+        this.listeners.get(pub.nodeId)?.send({ id: pub.id, selector: undefined, options: undefined, close: true });
       } catch (err) {
-        this.log.debug('telling a node to stop publishing failed', { nodeId, err: (err as Error).message });
+        this.log.debug('telling a node to stop publishing failed', { nodeId: pub.nodeId, err: (err as Error).message });
       }
     }
     if (this.subs.size === 0) {
