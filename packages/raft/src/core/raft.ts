@@ -466,23 +466,46 @@ export class Raft {
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
       this.hup();
+      return;
+    }
+    if (this.role === Role.PreCandidate && this.leaderGone && this.electionElapsed >= this.cfg.heartbeatTicks) {
+      // our leader died: a voter that has not noticed yet ignores our pre-vote (its lease still
+      // holds) without answering, so ask again every heartbeat instead of waiting for the
+      // election timeout. A pre-vote changes no term: repeating it disrupts nobody.
+      this.hup();
     }
   }
 
-  /** the stream to `id` broke (its process died): if it is our leader, do not wait for the timeout */
-  peerStreamBroken(id: NodeId): void {
-    if (this.role === Role.Leader || id === NONE || id !== this.lead) return;
-    // give up the leader lease so that we grant (pre-)votes to others who saw the same
+  /**
+   * The stream to `id` broke (its process died, not merely went quiet). If `id` is our leader,
+   * its lease no longer holds: we grant the pre-votes of others who saw the same, and return
+   * true. When to campaign is the driver's call (campaignIfLeaderGone): every follower sees the
+   * break at the same moment, and campaigning all at once would split the vote.
+   */
+  peerStreamBroken(id: NodeId): boolean {
+    if (this.role !== Role.Follower || id === NONE || id !== this.lead) return false;
     this.leaderGone = true;
-    // every follower sees the break at the same moment: a small random delay (often none)
-    // keeps them from splitting the vote
-    const delay = this.cfg.randInt(Math.max(2, Math.floor(this.cfg.electionTicks / 2)));
-    if (delay === 0) {
-      this.electionElapsed = 0;
-      this.hup();
-    } else {
-      this.electionElapsed = Math.max(0, this.randomizedElectionTimeout - delay);
-    }
+    return true;
+  }
+
+  /** starts a pre-vote if our leader was reported gone and no leader has been heard from since */
+  campaignIfLeaderGone(): void {
+    if (this.role !== Role.Follower || !this.leaderGone) return;
+    this.electionElapsed = 0;
+    this.hup();
+  }
+
+  /**
+   * This node's place (0 first) among the voters that may campaign once `gone` died, or -1 if it
+   * may not. Drivers stagger the survivors' campaigns by it: the first usually wins before the
+   * next starts, so they do not split the vote (and no randomness is needed).
+   */
+  failoverRank(gone: NodeId): number {
+    if (!this.promotable() || gone === this.id) return -1;
+    return this.confState.voters
+      .filter((v) => v !== gone)
+      .sort((a, b) => a - b)
+      .indexOf(this.id);
   }
 
   // ---- membership ----

@@ -217,9 +217,23 @@ export class RawNode {
     leader.reportSnapshot(this.raft, id, ok);
   }
 
-  /** the transport saw the stream to `id` break (its process died, not merely went quiet) */
-  peerStreamBroken(id: NodeId): void {
-    this.raft.peerStreamBroken(id);
+  /**
+   * The transport saw the stream to `id` break (its process died, not merely went quiet). If `id`
+   * led, its lease is dropped and this returns true: the driver then calls campaignIfLeaderGone()
+   * after a delay of failoverRank(id) steps, so that the survivors do not all campaign at once.
+   */
+  peerStreamBroken(id: NodeId): boolean {
+    return this.raft.peerStreamBroken(id);
+  }
+
+  /** campaigns if the leader was reported gone (peerStreamBroken) and none was heard from since */
+  campaignIfLeaderGone(): void {
+    this.raft.campaignIfLeaderGone();
+  }
+
+  /** this node's turn (0 first) to campaign after `gone` died, or -1 if it may not campaign */
+  failoverRank(gone: NodeId): number {
+    return this.raft.failoverRank(gone);
   }
 
   status(): Status {

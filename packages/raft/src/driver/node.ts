@@ -274,21 +274,24 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
 
   /**
    * The stream to or from `id` broke. If `id` leads, it most likely died: stop honouring its
-   * lease at once (so that we grant the pre-votes of others who saw the same), and start our own
-   * pre-vote after a short random delay. Without the delay every follower campaigns at the same
-   * instant, they split the vote and the election falls back to the timeout.
+   * lease at once (so that we grant the pre-votes of others who saw the same) and campaign after
+   * failoverRank ticks: the first survivor in id order campaigns at once and has usually won
+   * before the next one starts, so that the survivors do not split the vote (which would fall
+   * back to the election timeout). This delay is the only one: the core adds none.
    */
   private onStreamBroken(id: NodeId, reason: string): void {
-    const r = this.node.raft;
-    if (this.stopped || id !== r.lead || r.role === Role.Leader) return;
-    this.log.info('stream to the leader broke: pre-vote soon', { leader: id, reason });
-    r.electionElapsed = Math.max(r.electionElapsed, this.o.electionTicks);
-    const delay = Math.random() * Math.min(150, this.o.tickMs * 1.5);
-    setTimeout(() => {
+    if (this.stopped || !this.node.peerStreamBroken(id)) return;
+    const rank = this.node.failoverRank(id);
+    if (rank < 0) return;
+    const delay = rank * this.o.tickMs;
+    this.log.info('stream to the leader broke: pre-vote', { leader: id, reason, inMs: delay });
+    const campaign = (): void => {
       if (this.stopped) return;
-      this.node.peerStreamBroken(id); // a no-op if someone else already won
+      this.node.campaignIfLeaderGone(); // a no-op once a leader was heard from
       this.notify();
-    }, delay).unref();
+    };
+    if (delay === 0) campaign();
+    else setTimeout(campaign, delay).unref();
   }
 
   private tick(): void {

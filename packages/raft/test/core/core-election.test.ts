@@ -110,33 +110,62 @@ test('§6.2 check-quorum: a leader that cannot reach a quorum steps down after a
   t.true(net.leaders().some((id) => id === 2 || id === 3));
 });
 
-test('fast failover: a broken stream to the leader starts a pre-vote at once; others who saw it grant', (t) => {
+test('fast failover: after a broken stream to the leader the first survivor campaigns; others who saw it grant', (t) => {
   const net = new Net([1, 2, 3]);
   net.campaign(1);
   net.isolate(1); // the leader's process died
-  net.node(2).rn.peerStreamBroken(1);
-  net.node(3).rn.peerStreamBroken(1);
+  t.true(net.node(2).rn.peerStreamBroken(1));
+  t.true(net.node(3).rn.peerStreamBroken(1));
+  t.is(net.node(2).rn.failoverRank(1), 0, 'the lowest id among the survivors goes first');
+  t.is(net.node(3).rn.failoverRank(1), 1);
+  net.node(2).rn.campaignIfLeaderGone();
   net.settle();
-  let ticks = 0;
-  while (net.leaders().filter((id) => id !== 1).length === 0 && ticks < 10) {
-    net.tick(2);
-    net.tick(3);
-    net.settle();
-    ticks++;
-  }
-  t.is(net.leaders().filter((id) => id !== 1).length, 1);
-  t.true(ticks <= 3, `a new leader after ${ticks} ticks, well within the election timeout of 10`);
+  t.deepEqual(net.leaders().filter((id) => id !== 1), [2], 'a new leader without a single tick');
+  // the second survivor's turn comes: it has a leader again, so it does not campaign
+  net.node(3).rn.campaignIfLeaderGone();
+  net.settle();
+  t.deepEqual(net.leaders().filter((id) => id !== 1), [2]);
+  t.is(net.node(3).rn.status().leader, 2);
+});
+
+test('fast failover: campaigning is the driver\'s call; a stale report does nothing', (t) => {
+  const net = new Net([1, 2, 3]);
+  net.campaign(1);
+  t.false(net.node(2).rn.peerStreamBroken(3), 'a broken stream to a follower is not a leader loss');
+  net.node(2).rn.campaignIfLeaderGone();
+  net.settle();
+  t.deepEqual(net.leaders(), [1]);
+  t.is(net.node(1).rn.failoverRank(1), -1, 'the dead leader itself has no turn');
 });
 
 test('fast failover: a follower that still hears the leader rejects the pre-vote', (t) => {
   const net = new Net([1, 2, 3]);
   net.campaign(1);
-  net.node(2).rn.peerStreamBroken(1); // only 2 lost its stream (e.g. a local glitch)
+  t.true(net.node(2).rn.peerStreamBroken(1)); // only 2 lost its stream (e.g. a local glitch)
+  net.node(2).rn.campaignIfLeaderGone();
   net.settle();
   t.deepEqual(net.leaders(), [1]);
   t.is(net.node(1).rn.status().term, 1);
   // a quiet partition does not trigger it at all: peerStreamBroken for a non-leader is ignored
-  net.node(3).rn.peerStreamBroken(2);
+  t.false(net.node(3).rn.peerStreamBroken(2));
+  net.node(3).rn.campaignIfLeaderGone();
   net.settle();
   t.deepEqual(net.leaders(), [1]);
+});
+
+test('fast failover: a pre-candidate whose leader died asks again every heartbeat until a voter still in lease notices too', (t) => {
+  const net = new Net([1, 2, 3]);
+  net.campaign(1);
+  net.isolate(1); // the leader's process died; 2 notices at once, 3 only later
+  t.true(net.node(2).rn.peerStreamBroken(1));
+  net.node(2).rn.campaignIfLeaderGone();
+  net.settle();
+  t.is(net.node(2).rn.status().role, Role.PreCandidate, "3 still honours 1's lease and ignores the pre-vote");
+  net.tick(2);
+  net.settle();
+  t.is(net.node(2).rn.status().role, Role.PreCandidate);
+  t.true(net.node(3).rn.peerStreamBroken(1)); // 3 notices; its own turn (rank 1) has not come yet
+  net.tick(2); // one heartbeat later 2 asks again, well before its election timeout of 10+ ticks
+  net.settle();
+  t.deepEqual(net.leaders().filter((id) => id !== 1), [2]);
 });

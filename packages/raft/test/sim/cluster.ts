@@ -82,6 +82,8 @@ export class Simulation {
   private faultsOn = true;
   private readonly bootstrap: ConfState;
   private readonly inReady = new Set<NodeId>();
+  /** campaigns after a leader's crash, staggered by failoverRank as the driver does */
+  private campaigns: { at: number; node: NodeId; rn: NonNullable<SimNode['rn']> }[] = [];
   private stats = { committed: 0, elections: 0, crashes: 0, confChanges: 0, snapshots: 0, acked: 0 };
   private readonly rates: { part: number; heal: number; crash: number; restart: number; conf: number; transfer: number; op: number };
 
@@ -326,10 +328,13 @@ export class Simulation {
       if (p.op.kind === 'get') this.forget(p.op); // a read without an answer had no effect
       this.pending.delete(client);
     }
-    // the kernel closes the dead process's sockets: peers see their streams to it break
+    // the kernel closes the dead process's sockets: peers see their streams to it break; as the
+    // driver does, a survivor that lost its leader campaigns after failoverRank steps
     for (const other of this.upNodes()) {
-      if (this.net.linked(n.id, other.id) && this.rng.chance(0.9)) {
-        other.rn?.peerStreamBroken(n.id); // its Ready is handled at the next step
+      const rn = other.rn;
+      if (rn && this.net.linked(n.id, other.id) && this.rng.chance(0.9) && rn.peerStreamBroken(n.id)) {
+        const rank = rn.failoverRank(n.id);
+        if (rank >= 0) this.campaigns.push({ at: this.now + rank, node: other.id, rn });
       }
     }
   }
@@ -494,6 +499,16 @@ export class Simulation {
   // ---- the main loop ----
 
   private step(allowOps: boolean): void {
+    if (this.campaigns.length > 0) {
+      const due = this.campaigns.filter((c) => c.at <= this.now);
+      this.campaigns = this.campaigns.filter((c) => c.at > this.now);
+      for (const c of due) {
+        const n = this.nodes.get(c.node);
+        if (!n || n.rn !== c.rn) continue; // crashed since
+        c.rn.campaignIfLeaderGone();
+        this.handleReady(n);
+      }
+    }
     this.now++;
     for (const n of this.upNodes()) {
       n.rn?.tick();
