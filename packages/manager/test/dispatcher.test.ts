@@ -166,3 +166,44 @@ test('task status updates are batched into few store transactions', async (t) =>
   t.is(tasks.filter((x) => x.status?.state === TaskState.RUNNING).length, 20);
   t.is(tasks.find((x) => x.id === 'foreign')!.status!.state, TaskState.ASSIGNED, 'a node cannot report on another node\'s task');
 });
+
+test('assignments: a status-only change is not echoed; a desired-state change reaches only its node; one store subscription for all streams', async (t) => {
+  const { register, cluster, state, openSession, disp } = await setup(t);
+  let subscriptions = 0;
+  const subscribe = state.subscribe.bind(state);
+  state.subscribe = (cb) => {
+    subscriptions++;
+    return subscribe(cb);
+  };
+  const token = cluster.rootCa!.joinTokens!.worker;
+  const nodes = [(await register(token)).nodeId, (await register(token)).nodeId];
+  const st = (s: TaskState) => ({ state: s, message: '', err: '', health: 0, appliedBy: '' });
+  await state.update((tx) => {
+    for (const [i, nodeId] of nodes.entries()) tx.create('tasks', { id: `t${i}`, serviceId: 's', slot: i + 1, nodeId, desiredState: TaskState.RUNNING, status: st(TaskState.ASSIGNED), networks: [], restartAttempt: 0 });
+  });
+  const msgs = new Map<string, AssignmentsMessage[]>();
+  for (const nodeId of nodes) {
+    const { sessionId } = await openSession(nodeId);
+    const got: AssignmentsMessage[] = [];
+    msgs.set(nodeId, got);
+    const stream = disp.assignments({ sessionId, nodeId });
+    stream.on('data', (m: AssignmentsMessage) => got.push(m));
+    stream.on('error', () => {});
+    t.teardown(() => stream.cancel());
+  }
+  await until('both full sets', () => nodes.every((n) => msgs.get(n)!.length === 1));
+  t.is(subscriptions, 0, 'the streams share the dispatcher\'s subscription');
+  // the agent reports its progress: nothing goes back to it
+  for (const s of [TaskState.ACCEPTED, TaskState.STARTING, TaskState.RUNNING]) {
+    await state.update((tx) => tx.update('tasks', { ...tx.get('tasks', 't0')!, status: st(s) }));
+  }
+  // the orchestrator stops t0: only node 0 hears of it
+  await state.update((tx) => tx.update('tasks', { ...tx.get('tasks', 't0')!, desiredState: TaskState.SHUTDOWN }));
+  await until('the desired-state change', () => msgs.get(nodes[0]!)!.length === 2);
+  await new Promise((r) => setTimeout(r, 50));
+  const m0 = msgs.get(nodes[0]!)!;
+  t.is(m0.length, 2, 'status updates sent nothing');
+  const item = m0[1]!.changes[0]!.assignment!.item as { $case: 'task'; task: Task };
+  t.is(item.task.desiredState, TaskState.SHUTDOWN);
+  t.is(msgs.get(nodes[1]!)!.length, 1, 'the other node heard nothing');
+});

@@ -1,6 +1,10 @@
 // What a node is assigned: its tasks that the scheduler has placed (state >= ASSIGNED) and that
 // are not terminal-and-acknowledged, plus the secrets and configs they reference. Diffing two
 // sets gives the incremental changes sent on the Assignments stream.
+//
+// A task is sent again only when something its agent acts on changed (as in SwarmKit): not when
+// only its status moved — the status is what the agent itself reported, and echoing every report
+// back would send each task to its node once per state it passes through.
 import { AssignmentAction, TaskState, type AssignmentChange, type Task } from '@shoal/api';
 import type { ReadTx } from '../state/state.js';
 
@@ -13,8 +17,25 @@ export function isAssigned(t: Task, nodeId: string): boolean {
   return true;
 }
 
-/** Items keyed "task:<id>", "secret:<id>", "config:<id>" with the version they were sent at. */
-export type AssignmentSet = Map<string, { version: number; change: AssignmentChange }>;
+/**
+ * What of a task its agent acts on and the manager may change after creation: desired state,
+ * node, and network attachments. (A task's spec never changes: a new spec makes new tasks.)
+ */
+export function taskSignature(t: Task): string {
+  let sig = `${t.desiredState}/${t.nodeId}`;
+  for (const n of t.networks) sig += `/${n.networkId}=${n.addresses.join(',')}`;
+  return sig;
+}
+
+/** Whether a task update changes what its node (old or new) is told. */
+export function assignmentChanged(old: Task, next: Task): boolean {
+  if (old.nodeId !== next.nodeId) return true;
+  if (isAssigned(old, old.nodeId) !== isAssigned(next, next.nodeId)) return true;
+  return taskSignature(old) !== taskSignature(next);
+}
+
+/** Items keyed "task:<id>", "secret:<id>", "config:<id>" with the signature they were sent at. */
+export type AssignmentSet = Map<string, { sig: string; change: AssignmentChange }>;
 
 export function assignmentSet(tx: ReadTx, nodeId: string): AssignmentSet {
   const out: AssignmentSet = new Map();
@@ -22,17 +43,17 @@ export function assignmentSet(tx: ReadTx, nodeId: string): AssignmentSet {
   const configs = new Set<string>();
   for (const t of tx.tasksByNode(nodeId)) {
     if (!isAssigned(t, nodeId)) continue;
-    out.set(`task:${t.id}`, { version: t.meta?.version ?? 0, change: { assignment: { item: { $case: 'task', task: t } }, action: AssignmentAction.ASSIGNMENT_UPDATE } });
+    out.set(`task:${t.id}`, { sig: taskSignature(t), change: { assignment: { item: { $case: 'task', task: t } }, action: AssignmentAction.ASSIGNMENT_UPDATE } });
     for (const r of t.spec?.container?.secrets ?? []) secrets.add(r.secretId);
     for (const r of t.spec?.container?.configs ?? []) configs.add(r.configId);
   }
   for (const id of secrets) {
     const s = tx.get('secrets', id);
-    if (s) out.set(`secret:${id}`, { version: s.meta?.version ?? 0, change: { assignment: { item: { $case: 'secret', secret: s } }, action: AssignmentAction.ASSIGNMENT_UPDATE } });
+    if (s) out.set(`secret:${id}`, { sig: String(s.meta?.version ?? 0), change: { assignment: { item: { $case: 'secret', secret: s } }, action: AssignmentAction.ASSIGNMENT_UPDATE } });
   }
   for (const id of configs) {
     const c = tx.get('configs', id);
-    if (c) out.set(`config:${id}`, { version: c.meta?.version ?? 0, change: { assignment: { item: { $case: 'config', config: c } }, action: AssignmentAction.ASSIGNMENT_UPDATE } });
+    if (c) out.set(`config:${id}`, { sig: String(c.meta?.version ?? 0), change: { assignment: { item: { $case: 'config', config: c } }, action: AssignmentAction.ASSIGNMENT_UPDATE } });
   }
   return out;
 }
@@ -42,7 +63,7 @@ export function diffAssignments(prev: AssignmentSet, next: AssignmentSet): Assig
   const changes: AssignmentChange[] = [];
   for (const [k, v] of next) {
     const p = prev.get(k);
-    if (!p || p.version !== v.version) changes.push(v.change);
+    if (!p || p.sig !== v.sig) changes.push(v.change);
   }
   for (const [k, v] of prev) {
     if (!next.has(k)) changes.push({ assignment: v.change.assignment, action: AssignmentAction.ASSIGNMENT_REMOVE });

@@ -21,6 +21,7 @@ import {
   type IssueNodeCertificateResponse,
   type Node,
   type SessionMessage,
+  type Task,
   type SessionRequest,
   type UpdateTaskStatusRequest,
   type WeightedPeer,
@@ -29,10 +30,10 @@ import {
 import { getCluster, requireCluster } from '../ca/cluster.js';
 import { roleForToken } from '../ca/join-tokens.js';
 import type { ManagerMetrics } from '../metrics.js';
-import type { ManagerState } from '../state/state.js';
+import type { Commit, ManagerState } from '../state/state.js';
 import { realClock, type Clock, type Timer } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { assignmentSet, diffAssignments } from './assignments.js';
+import { assignmentChanged, assignmentSet, diffAssignments } from './assignments.js';
 import { orphanNodeTasks } from './node-down.js';
 import { StatusBatcher } from './status-batcher.js';
 
@@ -65,6 +66,9 @@ export class Dispatcher {
   private readonly sessions = new Map<string, SessionEntry>(); // by node id
   private readonly expiry = new Map<string, Timer>(); // nodes known but without a session yet
   private readonly batcher: StatusBatcher;
+  /** open Assignments streams by node id: one store subscription fans commits out to them */
+  private readonly streams = new Map<string, Set<(c: Commit) => void>>();
+  private unsubscribe: (() => void) | undefined;
   private running = false;
 
   constructor(private readonly o: DispatcherOptions) {
@@ -79,6 +83,7 @@ export class Dispatcher {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.unsubscribe = this.o.state.subscribe((c) => this.fanOut(c));
     for (const n of this.o.state.view((tx) => tx.all('nodes'))) {
       if (n.status?.state === NodeState.NODE_READY && !this.sessions.has(n.id)) this.armExpiry(n.id, undefined);
     }
@@ -87,6 +92,9 @@ export class Dispatcher {
   /** Stop (on losing leadership): end every session so that agents move to the new leader. */
   async stop(): Promise<void> {
     this.running = false;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    this.streams.clear();
     for (const s of [...this.sessions.values()]) this.endSession(s);
     for (const t of this.expiry.values()) t.cancel();
     this.expiry.clear();
@@ -224,7 +232,33 @@ export class Dispatcher {
   }
 
   /**
-   * Stream assignments: subscribe first, then read the full set, then send the changes each
+   * Hands a commit to the Assignments streams of the nodes it concerns: nodes whose tasks were
+   * created, deleted or changed in a way their agent acts on (see assignmentChanged; status-only
+   * updates concern nobody), and every node when a secret or config changed. One subscription
+   * for all streams: the cost of a commit is its size, not its size times the number of nodes.
+   */
+  private fanOut(c: Commit): void {
+    if (this.streams.size === 0) return;
+    const nodes = new Set<string>();
+    let all = false;
+    for (const ch of c.changes) {
+      if (ch.table === 'tasks') {
+        const t = ch.object as Task;
+        if (ch.action === 'update') {
+          const old = ch.old as Task;
+          if (!assignmentChanged(old, t)) continue;
+          if (old.nodeId) nodes.add(old.nodeId);
+        }
+        if (t.nodeId) nodes.add(t.nodeId);
+      } else if (ch.table === 'secrets' || ch.table === 'configs') all = true;
+    }
+    for (const id of all ? [...this.streams.keys()] : nodes) {
+      for (const listener of this.streams.get(id) ?? []) listener(c);
+    }
+  }
+
+  /**
+   * Stream assignments: listen first, then read the full set, then send the changes each
    * commit makes to this node's set. Returns a function that stops the stream.
    */
   streamAssignments(req: AssignmentsRequest, send: (m: AssignmentsMessage) => void): () => void {
@@ -242,14 +276,20 @@ export class Dispatcher {
       send({ type: AssignmentsType.ASSIGNMENTS_INCREMENTAL, appliesTo: seq, resultsIn: seq + 1, changes });
       seq++;
     };
-    const unsubscribe = this.o.state.subscribe((c) => {
-      const relevant = c.changes.some((ch) =>
-        ch.table === 'tasks' ? (ch.object as { nodeId: string }).nodeId === s.nodeId || (ch.action === 'update' && (ch.old as { nodeId: string }).nodeId === s.nodeId) : ch.table === 'secrets' || ch.table === 'configs',
-      );
-      if (!relevant) return;
+    // commits reach listeners some time after they are applied: one that arrives after the
+    // full read below finds nothing new, so the diff makes it harmless
+    const listener = (c: Commit): void => {
       if (!ready) pendingCommits.push(c.version);
       else refresh();
-    });
+    };
+    let set = this.streams.get(s.nodeId);
+    if (!set) this.streams.set(s.nodeId, (set = new Set()));
+    set.add(listener);
+    const unsubscribe = (): void => {
+      const cur = this.streams.get(s.nodeId);
+      cur?.delete(listener);
+      if (cur?.size === 0) this.streams.delete(s.nodeId);
+    };
     current = this.o.state.view((tx) => assignmentSet(tx, s.nodeId));
     send({ type: AssignmentsType.ASSIGNMENTS_COMPLETE, appliesTo: 0, resultsIn: ++seq, changes: [...current.values()].map((v) => v.change) });
     ready = true;
