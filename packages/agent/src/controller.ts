@@ -32,6 +32,13 @@ export interface ControllerDeps {
   limiter: Limiter;
   /** How often a RUNNING container is inspected. */
   pollIntervalMs: number;
+  /**
+   * Someone else watches RUNNING containers for all tasks at once (the reconciler lists the
+   * runtime's containers every poll interval) and kicks this controller when its container is no
+   * longer running: after a successful inspect, wait for that kick instead of polling on a timer.
+   * Health checks still run on their own schedule.
+   */
+  sharedWatch?: boolean;
   /** Called after every change of status or handle (persist, then report). */
   onChange: (ctl: TaskController) => void;
   /** Retries of a retryable runtime error before it becomes fatal. */
@@ -289,7 +296,7 @@ export class TaskController {
       }
       return { kind: 'wait', ms: Math.max(0, Math.min(pollIntervalMs, this.health.nextDue - clock.now())) };
     }
-    return { kind: 'wait', ms: pollIntervalMs };
+    return this.deps.sharedWatch ? { kind: 'wait' } : { kind: 'wait', ms: pollIntervalMs };
   }
 
   private finishExited(info: ContainerInspect, when?: string): void {

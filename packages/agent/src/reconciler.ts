@@ -18,7 +18,11 @@ export interface ReconcilerOptions {
   nodeId: () => string;
   /** Concurrent pulls/prepares/starts (default 8). */
   maxConcurrent?: number;
-  /** Inspect interval of running containers (default 1000 ms). */
+  /**
+   * How often running containers are checked (default 1000 ms): one runtime.list() per interval
+   * for all of them; a task whose container is not listed as running is stepped (it inspects its
+   * container and reports the exit).
+   */
   pollIntervalMs?: number;
   /** A task's status changed (already persisted). */
   onStatus: (taskId: string, status: TaskStatus) => void;
@@ -92,6 +96,8 @@ export class Reconciler {
   private closed = false;
   /** The first COMPLETE assignment set after start decides what happens to stray containers. */
   private sawComplete = false;
+  private pollTimer: Timer | undefined;
+  private polling: Promise<void> | undefined;
 
   constructor(private readonly opts: ReconcilerOptions) {
     this.limiter = new Limiter(opts.maxConcurrent ?? 8);
@@ -196,6 +202,9 @@ export class Reconciler {
   /** Stops the runners (not the containers: they keep running while the agent is down). */
   async close(): Promise<void> {
     this.closed = true;
+    this.pollTimer?.cancel();
+    this.pollTimer = undefined;
+    await this.polling;
     const runners = [...this.runners.values()];
     for (const r of runners) r.close();
     await Promise.all(runners.map((r) => r.done));
@@ -224,7 +233,8 @@ export class Reconciler {
       nodeId: o.nodeId(),
       logger: o.logger.child({ component: 'task' }),
       limiter: this.limiter,
-      pollIntervalMs: o.pollIntervalMs ?? 1000,
+      pollIntervalMs: this.pollMs,
+      sharedWatch: true,
       onChange: (c: TaskController) => this.changed(c),
       ...(o.random ? { random: o.random } : {}),
       ...(o.files ? { files: o.files } : {}),
@@ -236,6 +246,39 @@ export class Reconciler {
     const r = new Runner(ctl, this.opts.clock, this.log, (done) => this.finished(done));
     this.runners.set(ctl.id, r);
     r.start();
+    this.schedulePoll();
+  }
+
+  private get pollMs(): number {
+    return this.opts.pollIntervalMs ?? 1000;
+  }
+
+  /** Runs while there are tasks: one list of the runtime's containers per poll interval. */
+  private schedulePoll(): void {
+    if (this.closed || this.pollTimer || this.polling) return;
+    this.pollTimer = this.opts.clock.setTimer(this.pollMs, () => {
+      this.pollTimer = undefined;
+      this.polling = this.pollRunning().finally(() => {
+        this.polling = undefined;
+        if (this.runners.size > 0) this.schedulePoll();
+      });
+    });
+  }
+
+  /**
+   * Kicks every RUNNING task whose container is not listed as running (exited, gone, or the list
+   * failed): its controller inspects the container and reports what happened.
+   */
+  private async pollRunning(): Promise<void> {
+    const watched = [...this.runners.values()].filter((r) => r.ctl.state === TaskState.RUNNING && r.ctl.handle);
+    if (watched.length === 0 || this.closed) return;
+    let running: Set<string> | undefined;
+    try {
+      running = new Set((await this.opts.runtime.list()).filter((c) => c.state === 'running').map((c) => c.handle.containerId));
+    } catch (err) {
+      this.log.warn('runtime list failed; inspecting each running task', { err: errorMessage(err) });
+    }
+    for (const r of watched) if (!running || !running.has(r.ctl.handle!.containerId)) r.kick();
   }
 
   private changed(ctl: TaskController): void {

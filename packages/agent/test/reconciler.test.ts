@@ -77,3 +77,46 @@ test('a container without a task record is adopted if assigned, removed if not',
   await rec.close();
   await db.close();
 });
+
+class CountingRuntime extends FakeRuntime {
+  inspects = 0;
+  lists = 0;
+  override async inspect(h: ContainerHandle): ReturnType<FakeRuntime['inspect']> {
+    this.inspects++;
+    return super.inspect(h);
+  }
+  override async list(): ReturnType<FakeRuntime['list']> {
+    this.lists++;
+    return super.list();
+  }
+}
+
+test('running containers are watched with one runtime list per poll interval, not an inspect per task; an exit is found and reported', async (t) => {
+  const runtime = new CountingRuntime();
+  runtime.images.add('busybox:1');
+  const clock = new ManualClock();
+  const db = new TaskDb(tempDir());
+  await db.open();
+  const reported = new Map<string, TaskStatus>();
+  const rec = new Reconciler({ runtime, clock, db, logger: silentLogger, nodeId: () => 'node-1', pollIntervalMs: 1000, onStatus: (id, s) => reported.set(id, s) });
+  const ids = ['a', 'b', 'c'];
+  await rec.apply({ complete: true, updated: ids.map((id) => makeTask(id)), removed: [] });
+  await waitFor('3 tasks RUNNING', () => ids.every((id) => reported.get(id)?.state === TaskState.RUNNING));
+  const inspects = runtime.inspects;
+  const lists = runtime.lists;
+  // 5 s of virtual time in 100 ms steps, letting each poll finish before time moves on
+  for (let i = 0; i < 50; i++) {
+    clock.advance(100);
+    for (let j = 0; j < 3; j++) await new Promise((r) => setImmediate(r));
+  }
+  t.true(runtime.lists - lists >= 4 && runtime.lists - lists <= 5, `one list per second (${runtime.lists - lists} in 5 s)`);
+  t.is(runtime.inspects, inspects, 'no inspect of a container the list shows running');
+  runtime.exit('b', 3);
+  clock.advance(1000);
+  await waitFor('b reported FAILED with its exit code', () => reported.get('b')?.state === TaskState.FAILED, 10_000, () => Object.fromEntries(reported));
+  t.is(reported.get('b')?.container?.exitCode, 3);
+  t.is(reported.get('a')?.state, TaskState.RUNNING);
+  t.is(reported.get('c')?.state, TaskState.RUNNING);
+  await rec.close();
+  await db.close();
+});
