@@ -255,7 +255,7 @@ export class Raft {
       (pre && m.term > this.term) ||
       (!pre && this.knobs.unsafeDoubleVote === true && this.role !== Role.Leader);
     const upToDate = this.knobs.unsafeIgnoreLogOnVote === true || this.log.isUpToDate(m.index, m.logTerm);
-    if (canVote && upToDate) {
+    if (canVote && upToDate && !(pre && this.outranks(m))) {
       // a granted pre-vote answers in the term the candidate would campaign in
       this.send({ type: respType, to: m.from, term: m.term });
       if (!pre) {
@@ -265,6 +265,22 @@ export class Raft {
     } else {
       this.send({ type: respType, to: m.from, term: this.term, reject: true });
     }
+  }
+
+  /**
+   * After a leader's crash every survivor may campaign at about the same moment (the break is
+   * seen everywhere at once, and load can skew the drivers' stagger). If each granted the others'
+   * pre-votes they could all turn candidate and split the vote, falling back to the election
+   * timeout. So a voter that lost its leader this way refuses the pre-vote of a higher id whose
+   * log is not more up to date than its own: of such rivals only the best (most up-to-date log,
+   * then lowest id) collects their grants. Pre-votes are advisory (no term or vote changes), so
+   * safety does not depend on this; a rival whose messages cannot reach us is not refused.
+   */
+  private outranks(m: Message): boolean {
+    if (!this.leaderGone || !this.promotable() || m.from < this.id) return false;
+    const lastTerm = this.log.lastTerm();
+    const moreUpToDate = m.logTerm > lastTerm || (m.logTerm === lastTerm && m.index > this.log.lastIndex());
+    return !moreUpToDate;
   }
 
   // ---- stepping ----

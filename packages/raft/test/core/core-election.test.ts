@@ -169,3 +169,31 @@ test('fast failover: a pre-candidate whose leader died asks again every heartbea
   net.settle();
   t.deepEqual(net.leaders().filter((id) => id !== 1), [2]);
 });
+
+test('fast failover: survivors that campaign at the same moment do not split the vote (the best log, then the lowest id, wins the pre-vote)', (t) => {
+  for (const order of [
+    [2, 3],
+    [3, 2],
+  ]) {
+    const net = new Net([1, 2, 3]);
+    net.campaign(1);
+    net.isolate(1);
+    for (const id of [2, 3]) t.true(net.node(id).rn.peerStreamBroken(1));
+    // both campaign before either hears from the other (load skewed the one-tick stagger)
+    for (const id of order) net.node(id).rn.campaignIfLeaderGone();
+    net.settle();
+    t.deepEqual(net.leaders().filter((id) => id !== 1), [2], `order ${order.join(',')}: 2 leads`);
+    t.is(net.node(2).rn.status().term, 2, 'in the first term tried: no split vote');
+  }
+  // a survivor with a longer log is preferred over a lower id
+  const net = new Net([1, 2, 3]);
+  net.campaign(1);
+  net.drop = (m) => m.to === 2; // 2 misses the next entry
+  net.node(1).rn.propose(text('only-3-has-it'));
+  net.settle();
+  net.isolate(1);
+  for (const id of [2, 3]) t.true(net.node(id).rn.peerStreamBroken(1));
+  for (const id of [2, 3]) net.node(id).rn.campaignIfLeaderGone();
+  net.settle();
+  t.deepEqual(net.leaders().filter((id) => id !== 1), [3]);
+});
