@@ -2,8 +2,8 @@
 // hollow runtime whose containers write a deterministic log): `shoal service logs` through a
 // follower's control socket (forwarded to the leader, whose broker asks the agents), with tail,
 // stream selection, timestamps, a task's logs, follow (which picks up a task started later); a
-// worker SIGKILLed mid-follow ends the
-// stream with a status naming it; once the node is down and its tasks replaced, logs work again.
+// worker SIGKILLed mid-follow ends the stream with a status naming it; once the node is down and
+// its tasks replaced, logs work again.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
