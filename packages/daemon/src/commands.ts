@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveConfig, readSavedFlags, writeSavedFlags, ConfigError, parseAddr, type DaemonConfig, type RawFlags } from './config.js';
-import { Daemon } from './daemon.js';
+import { Daemon, joinConfStateOf, type JoinConfState } from './daemon.js';
 import { readIdentity, writeFileAtomic, writeIdentity, type NodeIdentityFile } from './identity.js';
 import { raftJoin, register } from './join.js';
 import { daemonLogger, type Logger } from './log.js';
@@ -80,8 +80,10 @@ export async function joinCommand(flags: RawFlags, token: string, addrs: string[
     addrs: { listen: c.listenAddr, advertise: c.advertiseAddr, managers },
   };
   let peers: RaftPeer[] = [];
+  let joinConfState: JoinConfState | undefined;
   if (reg.role === 'manager') {
     const res = await raftJoin(managers, reg.nodeId, c.advertiseAddr, log);
+    joinConfState = joinConfStateOf(res.bootstrap);
     identity.raftId = res.raftId;
     if (res.clusterId && res.clusterId !== reg.clusterId) throw new ConfigError(`raft answered for cluster ${res.clusterId}, NodeCA for ${reg.clusterId}`);
     peers = res.members.map((m) => ({ raftId: m.raftId, nodeId: m.nodeId, addr: m.addr, learner: m.learner }));
@@ -90,7 +92,7 @@ export async function joinCommand(flags: RawFlags, token: string, addrs: string[
     writeFileAtomic(join(c.dataDir, PEERS_FILE), JSON.stringify(peers, null, 2) + '\n');
   }
   writeIdentity(c.dataDir, identity);
-  return new Daemon({ config: c, identity, mode: 'join', peers, joinToken: token, log });
+  return new Daemon({ config: c, identity, mode: 'join', peers, joinToken: token, log, ...(joinConfState ? { joinConfState } : {}) });
 }
 
 export async function runCommand(flags: RawFlags): Promise<Daemon> {

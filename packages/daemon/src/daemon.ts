@@ -24,6 +24,8 @@ export interface DaemonOptions {
   mode: 'init' | 'join' | 'restart';
   /** raft members the leader sent on join */
   peers?: RaftPeer[];
+  /** the cluster's bootstrap configuration Raft.Join answered (a joining manager's raft starts from it) */
+  joinConfState?: JoinConfState;
   /** the token the node joined with (the agent re-registers with it if its db lost the identity) */
   joinToken?: string;
   log: Logger;
@@ -109,7 +111,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     this.tcpServices = services;
     this.servers = await startServers({ listenAddr: c.listenAddr, controlSocket: undefined, services, log });
 
-    if (this.isManager) await this.startManager(this.opts.mode, this.opts.peers ?? []);
+    if (this.isManager) await this.startManager(this.opts.mode, this.opts.peers ?? [], this.opts.joinConfState);
 
     await this.seedAgentIdentity();
     this.agent = new Agent({
@@ -171,7 +173,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   // ---------------------------------------------------------------- manager side and roles
 
   /** Create and start this node's manager, then serve it (TCP stand-ins go live, control socket). */
-  private async startManager(mode: 'init' | 'join' | 'restart', peers: RaftPeer[]): Promise<void> {
+  private async startManager(mode: 'init' | 'join' | 'restart', peers: RaftPeer[], joinConfState?: JoinConfState): Promise<void> {
     const { config: c, identity: id } = this.opts;
     const m = await createManager({
       nodeId: id.nodeId,
@@ -183,6 +185,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       advertiseAddr: id.addrs.advertise,
       mode,
       peers,
+      joinConfState,
       heartbeatPeriodMs: c.heartbeatPeriodMs,
       logger: this.opts.log,
     });
@@ -261,7 +264,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       id.role = 'manager';
       id.raftId = res.raftId;
       writeIdentity(this.opts.config.dataDir, id);
-      await this.startManager('join', peers);
+      await this.startManager('join', peers, joinConfStateOf(res.bootstrap));
       this.log.info('now a manager', { nodeId: id.nodeId, raftId: res.raftId });
     } catch (err) {
       this.log.error('promotion failed; staying a worker', { err: errorMessage(err) });
@@ -369,6 +372,13 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     this.log.error(message);
     this.emit('fatal', { message, exitCode });
   }
+}
+
+export type JoinConfState = { voters: number[]; learners: number[] };
+
+/** the bootstrap configuration of a Raft.Join answer, when it has one */
+export function joinConfStateOf(cs: { voters: number[]; learners: number[] } | undefined): JoinConfState | undefined {
+  return cs && cs.voters.length > 0 ? { voters: cs.voters.map(Number), learners: cs.learners.map(Number) } : undefined;
 }
 
 function roleOf(id: NodeIdentityFile): NodeRole {

@@ -32,6 +32,8 @@ export interface ManagerBootOptions {
    */
   mode: 'init' | 'join' | 'restart';
   peers: RaftPeer[];
+  /** 'join': the cluster's bootstrap configuration from Raft.Join (without it raft asks the peers) */
+  joinConfState?: { voters: number[]; learners: number[] } | undefined;
   heartbeatPeriodMs: number;
   logger: Logger;
 }
@@ -80,6 +82,7 @@ export async function createManager(opts: ManagerBootOptions): Promise<ManagerHa
     peers: opts.peers.map((p) => ({ raftId: p.raftId, addr: p.addr, nodeId: p.nodeId, ...(p.learner !== undefined ? { learner: p.learner } : {}) })),
     heartbeatPeriodMs: opts.heartbeatPeriodMs,
     logger: opts.logger,
+    ...(opts.joinConfState ? { joinConfState: opts.joinConfState } : {}),
   });
   return {
     start: () => m.start(),

@@ -61,6 +61,11 @@ export interface ManagerOptions {
    */
   mode?: 'init' | 'join' | 'restart';
   peers?: ManagerPeer[];
+  /**
+   * 'join': the cluster's bootstrap configuration as Raft.Join answered it (the raft storage of a
+   * joining manager starts from it; without it raft asks `peers`)
+   */
+  joinConfState?: { voters: number[]; learners: number[] };
   heartbeatPeriodMs?: number;
   logger?: Logger;
   clock?: Clock;
@@ -253,6 +258,7 @@ export class Manager {
       stateMachine: sm,
       ...(mode === 'init' ? { bootstrap: [self, ...others] } : {}),
       peers: mode === 'init' ? [] : others,
+      ...(mode === 'join' && o.joinConfState ? { joinConfState: o.joinConfState } : {}),
       ...(r.tickMs !== undefined ? { tickMs: r.tickMs } : {}),
       ...(r.electionTicks !== undefined ? { electionTicks: r.electionTicks } : {}),
       ...(r.snapshotEvery !== undefined ? { snapshotEvery: r.snapshotEvery } : {}),
