@@ -398,6 +398,8 @@ export class Manager {
 
   /** Demotes a manager: it leaves raft (the node keeps running as a worker). Leader only. */
   async demote(raftId: number): Promise<void> {
+    const why = this.requireRaft().removalRefusal(raftId);
+    if (why) throw new ShoalError('FailedPrecondition', `can't demote raft member ${raftId}: ${why}`);
     await this.removeManager(raftId);
   }
 
