@@ -11,6 +11,22 @@ import type { Commit, ReadTx } from '../state/state.js';
 import { deferToRollingUpdater } from '../updater/index.js';
 import { DEFAULT_BATCH, follow, planIsEmpty, planSize, Pump, untilAborted, WakeTimers, writePlan, type LoopDeps } from './common.js';
 
+const stateOf = (t: Task): TaskState => t.status?.state ?? TaskState.NEW;
+
+/**
+ * Whether a task update can change its service's plan: desired state, node, slot or restart
+ * number changed, the task stopped (restart policy, history, job completions) or reached a node
+ * (a stop-first replacement waits while another task of its slot is on a node). A task's progress
+ * from PENDING to RUNNING is none of these: without this filter every status report of every
+ * task would send its whole service through the orchestrators again.
+ */
+export function taskChangeMatters(old: Task, next: Task): boolean {
+  if (old.desiredState !== next.desiredState || old.nodeId !== next.nodeId || old.slot !== next.slot || old.restartAttempt !== next.restartAttempt) return true;
+  const a = stateOf(old);
+  const b = stateOf(next);
+  return a > TaskState.RUNNING !== b > TaskState.RUNNING || a >= TaskState.ASSIGNED !== b >= TaskState.ASSIGNED;
+}
+
 export class OrchestratorLoop implements LeaderLoop {
   readonly name = 'orchestrator';
   constructor(private readonly d: LoopDeps) {}
@@ -28,15 +44,19 @@ export class OrchestratorLoop implements LeaderLoop {
     const pump = new Pump(() => pass(), ctx.signal, ctx.log);
 
     const onCommit = (c: Commit): void => {
+      let kick = false;
       for (const ch of c.changes) {
         if (ch.table === 'services') dirty.add(ch.object.id);
-        else if (ch.table === 'tasks') dirty.add((ch.object as Task).serviceId);
-        else if (ch.table === 'nodes') {
+        else if (ch.table === 'tasks') {
+          if (ch.action === 'update' && !taskChangeMatters(ch.old as Task, ch.object as Task)) continue;
+          dirty.add((ch.object as Task).serviceId);
+        } else if (ch.table === 'nodes') {
           everything = true; // a node went down, was drained, or changed labels: every service may move
           enforce = true;
         } else if (ch.table === 'cluster') everything = true;
+        kick = true;
       }
-      pump.kick();
+      if (kick) pump.kick();
     };
 
     const pass = async (): Promise<void> => {

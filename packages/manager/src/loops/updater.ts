@@ -4,11 +4,19 @@
 // decision's wakeAt (delays, monitor windows, health deadlines) on the injected clock. One
 // UpdateTracker per leadership term: monitor windows restart after a leader change, while the
 // durable progress (slots updated, failures) lives in the service's UpdateStatus.
-import type { Service, Task } from '@shoal/api';
+import { UpdateState, type Service, type Task } from '@shoal/api';
 import type { LeaderLoop, LoopContext } from '../leader-loops.js';
 import type { Commit } from '../state/state.js';
 import { planUpdate, rollbackService, UpdateTracker } from '../updater/index.js';
 import { follow, planIsEmpty, Pump, untilAborted, WakeTimers, writePlan, type LoopDeps } from './common.js';
+
+/**
+ * No update under way: a task change cannot start one (only a new spec, a service change, can),
+ * so such a service's task changes need no step. Without this every status report of every task
+ * would send its whole service through planUpdate.
+ */
+const QUIET = new Set([UpdateState.UPDATE_UNKNOWN, UpdateState.COMPLETED, UpdateState.ROLLBACK_COMPLETED]);
+const quiet = (s: Service): boolean => QUIET.has(s.updateStatus?.state ?? UpdateState.UPDATE_UNKNOWN);
 
 export class UpdaterLoop implements LeaderLoop {
   readonly name = 'updater';
@@ -18,6 +26,10 @@ export class UpdaterLoop implements LeaderLoop {
     const { state, clock } = this.d;
     const tracker = new UpdateTracker();
     const dirty = new Set<string>();
+    /** services with an update under way (or paused, or waiting on a canary) */
+    const updating = new Set<string>();
+    /** deleted tasks the tracker may still hold */
+    const gone = new Set<string>();
     const timers = new WakeTimers(clock, (id) => {
       dirty.add(id);
       pump.kick();
@@ -26,9 +38,17 @@ export class UpdaterLoop implements LeaderLoop {
     const onCommit = (c: Commit): void => {
       for (const ch of c.changes) {
         if (ch.table === 'services') {
+          updating.delete(ch.object.id);
           if (ch.action === 'delete') timers.clear(ch.object.id);
-          else dirty.add(ch.object.id);
-        } else if (ch.table === 'tasks') dirty.add((ch.object as Task).serviceId);
+          else {
+            dirty.add(ch.object.id);
+            if (!quiet(ch.object as Service)) updating.add(ch.object.id);
+          }
+        } else if (ch.table === 'tasks') {
+          const t = ch.object as Task;
+          if (ch.action === 'delete') gone.add(t.id);
+          if (updating.has(t.serviceId)) dirty.add(t.serviceId);
+        }
       }
       if (dirty.size > 0) pump.kick();
     };
@@ -46,16 +66,19 @@ export class UpdaterLoop implements LeaderLoop {
           failure ??= err;
         }
       }
-      if (dirty.size === 0) {
-        const live = state.view((tx) => new Set(tx.all('tasks').map((t) => t.id)));
-        tracker.retain(live);
+      if (gone.size > 0) {
+        tracker.forget(gone);
+        gone.clear();
       }
       if (failure !== undefined) throw failure;
     };
     const pump = new Pump(pass, ctx.signal, ctx.log);
 
     follow(state, ctx.signal, onCommit);
-    for (const s of state.view((tx) => tx.all('services'))) dirty.add(s.id);
+    for (const s of state.view((tx) => tx.all('services'))) {
+      dirty.add(s.id);
+      if (!quiet(s)) updating.add(s.id);
+    }
     pump.kick();
     try {
       await untilAborted(ctx, pump.failed);

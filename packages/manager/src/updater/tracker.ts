@@ -25,6 +25,14 @@ export class UpdateTracker {
     return this.doneAt.get(id);
   }
 
+  /** Forget tasks that were deleted (keeps the maps bounded). */
+  forget(ids: Iterable<string>): void {
+    for (const id of ids) {
+      this.runningAt.delete(id);
+      this.doneAt.delete(id);
+    }
+  }
+
   /** Forget tasks that no longer exist (keeps the maps bounded). */
   retain(ids: ReadonlySet<string>): void {
     for (const id of this.runningAt.keys()) if (!ids.has(id)) this.runningAt.delete(id);
