@@ -161,7 +161,7 @@ test.serial('stack deploy creates networks, secrets, configs and services in dep
   }
 });
 
-test.serial('stack ls / services / ps and service ps: tables and --format json', async (t) => {
+test.serial('stack ls and stack services: tables, -q and --format json', async (t) => {
   const ls = await ok(t, ['stack', 'ls']);
   t.regex(ls.stdout, /^NAME\s+SERVICES$/m);
   t.regex(ls.stdout, /^e2e\s+3$/m);
@@ -177,7 +177,9 @@ test.serial('stack ls / services / ps and service ps: tables and --format json',
   const svcs = await okJson<ServiceJson>(t, ['stack', 'services', 'e2e']);
   t.deepEqual(names(svcs), ['e2e_cache', 'e2e_db', 'e2e_web']);
   for (const s of svcs) t.is(s.spec.annotations.labels['com.docker.stack.namespace'], 'e2e');
+});
 
+test.serial('stack ps and service ps: tables and --format json', async (t) => {
   const ps = await ok(t, ['stack', 'ps', 'e2e']);
   t.regex(ps.stdout, /^ID\s+NAME\s+IMAGE\s+NODE\s+DESIRED STATE\s+CURRENT STATE\s+ERROR$/m);
   t.is(ps.stdout.match(/\sRunning\s+Running/g)?.length, 4, ps.stdout);
@@ -187,7 +189,9 @@ test.serial('stack ls / services / ps and service ps: tables and --format json',
   t.regex(sps.stdout, /^\w+\s+e2e_web\.1\s+shoal-test\/busybox:1\s+\S+\s+Running\s+Running/m);
   t.regex(sps.stdout, /^\w+\s+e2e_web\.2\s+shoal-test\/busybox:1\s+\S+\s+Running\s+Running/m);
   t.is(running(await okJson<TaskJson>(t, ['service', 'ps', 'e2e_web'])).length, 2);
+});
 
+test.serial("network, secret and config ls show the stack's objects; SHOAL_HOST is honoured", async (t) => {
   t.deepEqual(names(await okJson<NamedJson>(t, ['network', 'ls', '--filter', 'label=com.docker.stack.namespace=e2e'])), ['e2e_back', 'e2e_front']);
   t.deepEqual(names(await okJson<NamedJson>(t, ['secret', 'ls', '--filter', 'label=com.docker.stack.namespace=e2e'])), ['e2e_cache_token', 'e2e_db_password']);
   t.deepEqual(names(await okJson<NamedJson>(t, ['config', 'ls', '--filter', 'label=com.docker.stack.namespace=e2e'])), ['e2e_site']);
@@ -233,7 +237,7 @@ test.serial('a redeploy with a changed image tag rolls only that service; the ot
   t.true(newStarts[1]! - newStarts[0]! >= 1000, `parallelism 1, delay 1s: the second new task was created at least 1 s after the first (${newStarts.join(', ')})`);
 });
 
-test.serial('errors: unreachable manager, unknown service, conflicting updates give one line and a non-zero exit', async (t) => {
+test.serial('errors: an unreachable manager and an unknown service give one line and exit 1', async (t) => {
   const port = await freePort();
   const one = (r: CliResult): void => {
     t.not(r.code, 0, r.stderr);
@@ -255,7 +259,14 @@ test.serial('errors: unreachable manager, unknown service, conflicting updates g
   const unknownRm = await cli(['service', 'rm', 'e2e_nope']);
   one(unknownRm);
   t.regex(unknownRm.stderr, /not found/);
+});
 
+test.serial('conflicting changes: a taken name, a taken port, a service mode change give one line and exit 1', async (t) => {
+  const one = (r: CliResult): void => {
+    t.is(r.code, 1, r.stderr);
+    t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+    t.regex(r.stderr, /^shoal: error: /);
+  };
   // a name taken by the stack
   const taken = await cli(['service', 'create', '--name', 'e2e_db', '-d', 'shoal-test/busybox:1']);
   one(taken);

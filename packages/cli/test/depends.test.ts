@@ -1,14 +1,16 @@
 import test from 'ava';
-import { HealthState, Service, Task, TaskState, UpdateState } from '@shoal/api';
+import { HealthState, Service, Task, TaskState, UpdateState, type ServiceSpec } from '@shoal/api';
 import { dependencyMet } from '../src/commands/depends.js';
 import { stack, valid } from './helpers.js';
 
-const svc = (mode: 'replicated' | 'job', n: number, update?: UpdateState): Service =>
-  Service.fromPartial({
-    id: 's1',
-    spec: { annotations: { name: 'app_db', labels: {} }, mode: mode === 'replicated' ? { $case: 'replicated', replicated: { replicas: n } } : { $case: 'replicatedJob', replicatedJob: { maxConcurrent: 1, totalCompletions: n } } },
-    updateStatus: update === undefined ? undefined : { state: update },
-  });
+const svc = (mode: 'replicated' | 'job', n: number, update?: UpdateState): Service => {
+  const s = Service.fromPartial({ id: 's1', spec: { annotations: { name: 'app_db', labels: {} } }, updateStatus: update === undefined ? undefined : { state: update } });
+  const m: ServiceSpec['mode'] = mode === 'replicated'
+    ? { $case: 'replicated', replicated: { replicas: n } }
+    : { $case: 'replicatedJob', replicatedJob: { maxConcurrent: 1, totalCompletions: n } };
+  s.spec!.mode = m;
+  return s;
+};
 const task = (desired: TaskState, state: TaskState, health = HealthState.HEALTH_NONE): Task =>
   Task.fromPartial({ id: `t${Math.random()}`, serviceId: 's1', desiredState: desired, status: { state, health } });
 
