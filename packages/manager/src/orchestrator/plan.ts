@@ -103,7 +103,21 @@ export function newestFirst(a: Task, b: Task): number {
 /** Does the task run the service's current spec? (spec version when both have one, else deep equality) */
 export function sameSpec(t: Task, s: Service): boolean {
   if (t.specVersion && s.specVersion) return t.specVersion.index === s.specVersion.index;
-  return JSON.stringify(t.spec) === JSON.stringify(s.spec?.task);
+  return specJson(t.spec) === specJson(s.spec?.task);
+}
+
+// The orchestrator compares every task of a service with the service's spec on every pass (each
+// task status change): serialising both each time cost most of the leader's CPU during a rolling
+// update of 100 tasks. Objects read from the store are deep-frozen, so their JSON is computed once.
+const frozenJson = new WeakMap<object, string>();
+function specJson(spec: object | undefined): string | undefined {
+  if (spec === undefined || !Object.isFrozen(spec)) return JSON.stringify(spec);
+  let json = frozenJson.get(spec);
+  if (json === undefined) {
+    json = JSON.stringify(spec);
+    frozenJson.set(spec, json);
+  }
+  return json;
 }
 
 // ---------------------------------------------------------------- nodes
