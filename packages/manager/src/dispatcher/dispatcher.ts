@@ -76,7 +76,9 @@ export class Dispatcher {
     this.log = (o.log ?? silentLogger).child({ component: 'dispatcher' });
     this.periodMs = o.heartbeatPeriodMs ?? 5000;
     this.grace = o.gracePeriods ?? 3;
-    this.batcher = new StatusBatcher(o.state, this.clock, this.log, o.statusBatchMs ?? 50, o.statusBatchMax ?? 200, () => o.metrics?.dispatcherStatusBatches.inc());
+    // up to 1,000 updates per raft entry (~0.5 MB): a thousand agents reporting a hundred tasks
+    // each through five states must not become thousands of small entries
+    this.batcher = new StatusBatcher(o.state, this.clock, this.log, o.statusBatchMs ?? 50, o.statusBatchMax ?? 1_000, () => o.metrics?.dispatcherStatusBatches.inc());
   }
 
   /** Start serving (on gaining leadership): every READY node must reconnect within the TTL. */
