@@ -3,7 +3,7 @@
 # Idempotent: installs only missing packages; runs `apt-get update` only when something is missing.
 set -euo pipefail
 [[ $EUID -eq 0 ]] || { echo "install.sh: must run as root" >&2; exit 1; }
-PKGS=(containerd runc containernetworking-plugins busybox-static skopeo iproute2 nftables util-linux)
+PKGS=(containerd runc containernetworking-plugins busybox-static skopeo docker-registry apache2-utils iproute2 nftables util-linux)
 missing=()
 for p in "${PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then missing+=("$p"); fi

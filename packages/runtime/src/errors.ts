@@ -52,6 +52,8 @@ export function fromGrpcError(operation: string, err: unknown, subject?: string)
   if (code === 'Internal') {
     if (/not found|no such file or directory|does not exist/i.test(text)) code = /executable file not found|exec: /.test(text) ? 'InvalidArgument' : 'NotFound';
     else if (/already exists|is reserved/i.test(text)) code = 'AlreadyExists';
+    // A registry refusing the pull (no or wrong credentials): containerd reports "401 Unauthorized".
+    else if (/\b401 Unauthorized\b|authorization failed|no basic auth credentials/i.test(text)) code = 'Unauthenticated';
   }
   if (subject) text = `${subject}: ${text}`;
   return new RuntimeError(code, operation, text, { cause: err });

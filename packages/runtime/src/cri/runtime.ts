@@ -56,6 +56,19 @@ function isNotFound(e: unknown): boolean {
   return /not found|does not exist/i.test(msg);
 }
 
+/**
+ * RegistryAuth -> CRI AuthConfig. containerd 1.6 url-parses server_address and uses the
+ * credentials only when its host is the image's registry host, so a Docker-style address
+ * without a scheme ("127.0.0.1:5000", which Go cannot parse) gets one.
+ */
+export function criAuth(auth: RegistryAuth | undefined): Obj | null {
+  if (!auth) return null;
+  const out: Obj = { ...auth };
+  const addr = auth.serverAddress?.trim();
+  if (addr) out.serverAddress = /^[a-z][a-z0-9+.-]*:\/\//i.test(addr) ? addr : `https://${addr}`;
+  return out;
+}
+
 export class CriRuntime implements Runtime {
   private readonly cri: CriClient;
   private readonly opts: Required<Omit<CriRuntimeOptions, 'nodeId'>> & { nodeId?: string };
@@ -129,7 +142,7 @@ export class CriRuntime implements Runtime {
 
   // ---------- images ----------
   async pullImage(ref: string, auth?: RegistryAuth): Promise<string> {
-    const r = await this.call('pullImage', 'image', 'PullImage', { image: { image: ref }, auth: auth ?? null }, `image "${ref}"`, 600_000);
+    const r = await this.call('pullImage', 'image', 'PullImage', { image: { image: ref }, auth: criAuth(auth) }, `image "${ref}"`, 600_000);
     return r.imageRef;
   }
 
