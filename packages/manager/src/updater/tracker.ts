@@ -6,17 +6,26 @@
 // UpdateStatus, so that no slot is updated twice.
 import { HealthState, TaskState, type Task } from '@shoal/api';
 
+/**
+ * The one answer to "may this task serve?": it is RUNNING and, when its service has a
+ * healthcheck, HEALTHY. The rolling updater counts a new task toward an update's progress only
+ * once this holds (health gating). Seam for the overlay load balancer (not built yet): a task
+ * joins its service's VIP backends only while `taskIsReady` holds, and leaves when it stops
+ * holding — use this predicate there rather than a second definition of "ready".
+ */
+export function taskIsReady(t: Task, requireHealth: boolean): boolean {
+  return t.status?.state === TaskState.RUNNING && (!requireHealth || t.status?.health === HealthState.HEALTHY);
+}
+
 export class UpdateTracker {
   private readonly runningAt = new Map<string, number>();
   private readonly doneAt = new Map<string, number>();
 
   /** Record what `t` looks like at `now`; returns the first times it was seen running and done. */
   observe(t: Task, now: number, needsHealth: boolean): { runningAt: number | undefined; doneAt: number | undefined } {
-    const state = t.status?.state ?? TaskState.NEW;
-    if (state === TaskState.RUNNING) {
+    if (t.status?.state === TaskState.RUNNING) {
       if (!this.runningAt.has(t.id)) this.runningAt.set(t.id, now);
-      const healthy = !needsHealth || t.status?.health === HealthState.HEALTHY;
-      if (healthy && !this.doneAt.has(t.id)) this.doneAt.set(t.id, now);
+      if (taskIsReady(t, needsHealth) && !this.doneAt.has(t.id)) this.doneAt.set(t.id, now);
     }
     return { runningAt: this.runningAt.get(t.id), doneAt: this.doneAt.get(t.id) };
   }

@@ -84,8 +84,8 @@ function collectSlots(service: Service, tasks: readonly Task[]): Map<string, Slo
   return slots;
 }
 
-function describeFailure(t: Task): string {
-  const why = t.status?.err || t.status?.message || TaskState[t.status?.state ?? TaskState.NEW];
+function describeFailure(t: Task, why?: string): string {
+  why ??= t.status?.err || t.status?.message || TaskState[t.status?.state ?? TaskState.NEW];
   return `task ${t.id} (${why})`;
 }
 
@@ -133,6 +133,7 @@ export function planUpdate(service: Service, tasks: readonly Task[], ctx: Orches
   const healthDeadline = healthDeadlineMs(health, cfg);
   const failed = new Set(st.failedTasks);
   let newFailure: Task | undefined;
+  let newFailureWhy: string | undefined;
   let inFlight = 0;
   let monitoring = false;
   const freedAt: number[] = [];
@@ -158,7 +159,10 @@ export function planUpdate(service: Service, tasks: readonly Task[], ctx: Orches
     if (doneAt === undefined) {
       if (runningAt !== undefined && now - runningAt >= healthDeadline) {
         failed.add(t.id);
-        newFailure ??= t;
+        if (!newFailure) {
+          newFailure = t;
+          newFailureWhy = `not healthy within ${Math.round(healthDeadline / 1000)}s of running`;
+        }
         plan.setDesired(t, TaskState.SHUTDOWN);
         continue;
       }
@@ -207,7 +211,7 @@ export function planUpdate(service: Service, tasks: readonly Task[], ctx: Orches
   // Failure action.
   const total = Math.max(1, slots.size);
   if (newFailure && st.failures > 0 && st.failures / total > cfg.maxFailureRatio && ACTIVE_STATES.has(st.state)) {
-    const what = describeFailure(newFailure);
+    const what = describeFailure(newFailure, newFailureWhy);
     if (cfg.failureAction === UpdateFailureAction.ROLLBACK_ON_FAILURE && !rollingBack && service.previousSpec) {
       status = {
         state: UpdateState.ROLLBACK_STARTED,
@@ -303,9 +307,11 @@ export function rollbackService(service: Service, now: number, message = 'manual
   if (!service.previousSpec) throw new Error(`service ${service.id} has no previous spec to roll back to`);
   const s = structuredClone(service);
   const prev = s.previousSpec!;
+  const prevVersion = s.previousSpecVersion;
   s.previousSpec = s.spec;
   s.previousSpecVersion = s.specVersion;
   s.spec = prev;
+  s.specVersion = prevVersion; // as the Control API's rollback: tasks of the rolled-back spec are not current
   s.updateStatus = {
     state: UpdateState.ROLLBACK_STARTED,
     startedAt: isoTime(now),

@@ -94,6 +94,30 @@ export class UpdateSim {
     this.createsBySlot.clear();
   }
 
+  /**
+   * `shoal service update NAME` without changes, or `--force`: as the Control API's UpdateService
+   * (and SwarmKit's), the spec is written again (previous spec kept) and the update status reset,
+   * which resumes a paused update; `force` bumps task.forceUpdate so every task is replaced.
+   */
+  resubmit(force = false): void {
+    const s = structuredClone(this.service);
+    s.previousSpec = structuredClone(s.spec);
+    s.previousSpecVersion = s.specVersion;
+    if (force) {
+      s.spec!.task!.forceUpdate += 1;
+      s.specVersion = { index: ++this.version };
+    }
+    s.updateStatus = undefined;
+    this.service = s;
+    this.createsBySlot.clear();
+  }
+
+  /** `shoal service rollback NAME` (the updater's rollbackService, as the failure action uses). */
+  manualRollback(): void {
+    this.service = rollbackService(this.service, this.now);
+    this.createsBySlot.clear();
+  }
+
   /** A leader change: the new leader's updater starts with an empty tracker. */
   leaderChange(): void {
     this.tracker = new UpdateTracker();
@@ -162,7 +186,6 @@ export class UpdateSim {
     for (const u of d.plan.update) this.tasks.set(u.id, structuredClone(u));
     if (d.rollback) {
       this.service = rollbackService(this.service, this.now, d.status?.message);
-      this.service.specVersion = { index: ++this.version };
       this.createsBySlot.clear();
     } else if (d.status) {
       this.service = { ...this.service, updateStatus: d.status };
