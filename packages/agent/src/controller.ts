@@ -13,7 +13,7 @@ import { backoffMs, type Clock } from './clock.js';
 import { HealthMonitor, healthSpecOf, type HealthSpec } from './health.js';
 import type { Limiter } from './limiter.js';
 import { errorMessage, type Logger } from './log.js';
-import { stopOptionsOf, toTaskContainerSpec } from './spec.js';
+import { registryAuthOf, stopOptionsOf, toTaskContainerSpec } from './spec.js';
 
 export type StepResult =
   /** A state (or the container handle) changed: step again. */
@@ -207,6 +207,7 @@ export class TaskController {
     const { runtime } = this.deps;
     try {
       const spec = toTaskContainerSpec(this.task, this.deps.nodeId);
+      const auth = registryAuthOf(this.task.spec?.container);
       this.healthSpec = healthSpecOf(this.task.spec?.container);
       if (!this.handle) {
         const files = (await this.deps.files?.mounts(this.task)) ?? [];
@@ -214,7 +215,7 @@ export class TaskController {
         const handle = await this.deps.limiter.run(async () => {
           if (!(await runtime.imageExists(spec.image))) {
             this.log.info('pulling image', { image: spec.image });
-            await runtime.pullImage(spec.image);
+            await runtime.pullImage(spec.image, auth);
           }
           return runtime.prepare(spec);
         });

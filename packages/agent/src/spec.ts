@@ -1,6 +1,6 @@
 // Maps the wire TaskSpec/ContainerSpec (protobuf) to the runtime's TaskContainerSpec.
 import { durationMs, MountType, ShoalError, type ContainerSpec, type Mount, type Task } from '@shoal/api';
-import type { MountSpec, TaskContainerSpec } from '@shoal/runtime';
+import type { MountSpec, RegistryAuth, TaskContainerSpec } from '@shoal/runtime';
 
 /** Label keys with this prefix are reserved for the runtime's own labels. */
 const RESERVED_LABEL_PREFIX = 'io.shoal.';
@@ -95,5 +95,35 @@ export function stopOptionsOf(task: Task | undefined): { signal?: string; graceM
   const out: { signal?: string; graceMs?: number } = {};
   if (c?.stopSignal) out.signal = c.stopSignal;
   if (c?.stopGracePeriod) out.graceMs = durationMs(c.stopGracePeriod);
+  return out;
+}
+
+/**
+ * Registry credentials of a container spec for the image pull: `registry_auth` is Docker's
+ * X-Registry-Auth encoding, base64url (or base64) of a JSON AuthConfig
+ * ({"username","password","auth","serveraddress","identitytoken","registrytoken"}, any key case).
+ * Empty -> undefined (anonymous pull); anything else that does not decode is InvalidArgument.
+ */
+export function registryAuthOf(c: ContainerSpec | undefined): RegistryAuth | undefined {
+  const raw = c?.registryAuth?.trim();
+  if (!raw) return undefined;
+  const bad = (why: string): ShoalError => new ShoalError('InvalidArgument', `registry_auth: ${why} (want base64 of a JSON AuthConfig)`, { field: 'spec.container.registryAuth' });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(raw.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'));
+  } catch {
+    throw bad('not base64 JSON');
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw bad('not a JSON object');
+  const fields: Record<string, keyof RegistryAuth> = {
+    username: 'username', password: 'password', auth: 'auth', serveraddress: 'serverAddress',
+    identitytoken: 'identityToken', registrytoken: 'registryToken',
+  };
+  const out: RegistryAuth = {};
+  for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
+    const f = fields[k.toLowerCase().replace(/_/g, '')];
+    if (f && typeof v === 'string' && v) out[f] = v;
+  }
+  if (!out.username && !out.auth && !out.identityToken && !out.registryToken) throw bad('no credentials in it');
   return out;
 }

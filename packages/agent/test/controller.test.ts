@@ -99,6 +99,20 @@ test('a pull error rejects the task', async (t) => {
   t.is(ctl.status.err, 'pull: busybox:1: not found');
 });
 
+test('the pull uses the registry credentials of the spec (Docker X-Registry-Auth encoding); undecodable ones reject the task', async (t) => {
+  const enc = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const { runtime, ctl } = setup(makeTask('t1', {}, { registryAuth: enc({ username: 'u', password: 'p', serveraddress: 'reg:5000' }) }));
+  await stepUntil(ctl, S.READY);
+  t.deepEqual(runtime.pullAuths, [{ username: 'u', password: 'p', serverAddress: 'reg:5000' }]);
+
+  const bad = setup(makeTask('t2', {}, { registryAuth: 'not json' }));
+  await stepUntil(bad.ctl, S.PREPARING);
+  await bad.ctl.step();
+  t.is(bad.ctl.state, S.REJECTED);
+  t.regex(bad.ctl.status.err, /^registry_auth: not base64 JSON/);
+  t.is(bad.runtime.count('pull:'), 0);
+});
+
 test('a start error fails the task', async (t) => {
   const { runtime, ctl } = setup();
   runtime.fail('start', new Error('start: exec: "nope": executable file not found'));

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { ShoalError } from '@shoal/api';
 import { healthSpecOf } from '../src/health.js';
-import { mapHosts, stopOptionsOf, toTaskContainerSpec } from '../src/spec.js';
+import { mapHosts, registryAuthOf, stopOptionsOf, toTaskContainerSpec } from '../src/spec.js';
 import { makeTask } from './helpers/tasks.js';
 
 const full = makeTask(
@@ -107,6 +107,20 @@ test('invalid specs fail with InvalidArgument naming the field', (t) => {
   const e3 = t.throws(() => toTaskContainerSpec(makeTask('t1', {}, { mounts: [{ type: 'TMPFS', target: '' }] }), 'n'), { instanceOf: ShoalError });
   t.is(e3?.field, 'spec.container.mounts[0].target');
   t.throws(() => mapHosts(['10.0.0.1']), { message: /IP HOSTNAME/ });
+});
+
+test('registry_auth decodes the Docker X-Registry-Auth (base64url or base64 JSON, any key case)', (t) => {
+  const c = (registryAuth: string) => makeTask('t1', {}, { registryAuth }).spec!.container!;
+  t.is(registryAuthOf(c('')), undefined);
+  const json = JSON.stringify({ Username: 'u', Password: 'p?>', ServerAddress: 'https://r.example', email: 'x@y' });
+  const want = { username: 'u', password: 'p?>', serverAddress: 'https://r.example' };
+  t.deepEqual(registryAuthOf(c(Buffer.from(json).toString('base64url'))), want);
+  t.deepEqual(registryAuthOf(c(Buffer.from(json).toString('base64'))), want);
+  t.deepEqual(registryAuthOf(c(Buffer.from('{"auth":"dTpw","identitytoken":"tok"}').toString('base64'))), { auth: 'dTpw', identityToken: 'tok' });
+  const e = t.throws(() => registryAuthOf(c(Buffer.from('{"email":"x@y"}').toString('base64'))), { instanceOf: ShoalError });
+  t.is(e?.field, 'spec.container.registryAuth');
+  t.regex(e!.message, /no credentials/);
+  t.throws(() => registryAuthOf(c('%%%')), { message: /not base64 JSON/ });
 });
 
 test('health config: CMD, CMD-SHELL, NONE and defaults', (t) => {

@@ -10,6 +10,7 @@ import type {
   LogEntry,
   LogReadOptions,
   OwnedContainer,
+  RegistryAuth,
   Runtime,
   RuntimeStatus,
   RuntimeVersion,
@@ -77,8 +78,11 @@ export class FakeRuntime implements Runtime {
   async status(): Promise<RuntimeStatus> {
     return { ready: true, reason: '', conditions: {} };
   }
-  async pullImage(ref: string): Promise<string> {
+  /** The credentials of each pull, in order. */
+  readonly pullAuths: (RegistryAuth | undefined)[] = [];
+  async pullImage(ref: string, auth?: RegistryAuth): Promise<string> {
     this.calls.push(`pull:${ref}`);
+    this.pullAuths.push(auth);
     this.check('pull');
     this.images.add(ref);
     return `sha256:${ref}`;
