@@ -83,47 +83,56 @@ export class OrchestratorLoop implements LeaderLoop {
           }
         }
       }
-      const { plans, ids } = state.view((tx) => {
-        const c = octx(tx);
-        const nodes = indexNodes(tx.all('nodes'));
+      // Plan a slice of the dirty services at a time (up to `batch` objects), write it, then go on
+      // from a fresh view: planning a hundred services of a thousand replicas in one go would hold
+      // the event loop for seconds, long enough for raft heartbeats to miss and leadership to move.
+      const ids = state.view((tx) => {
         if (everything) for (const s of tx.all('services')) dirty.add(s.id);
         everything = false;
-        const ids = [...dirty];
+        const out = [...dirty];
         dirty.clear();
-        const plans: { serviceIds: string[]; plan: Plan }[] = [];
-        for (const id of ids) {
-          const p = this.planFor(tx, id, nodes, c);
-          if (p.wakeAt !== undefined) timers.at(id, p.wakeAt);
-          if (!planIsEmpty(p)) plans.push({ serviceIds: [id], plan: p });
-        }
-        return { plans, ids };
+        return out;
       });
-      if (plans.length === 0) return;
-      ctx.log.debug('orchestrator pass', { services: ids.length, plans: plans.length });
-      // several services per transaction, up to `batch` objects; a conflict redoes those services
-      let group: typeof plans = [];
-      let size = 0;
-      const flush = async (): Promise<void> => {
-        const g = group;
-        group = [];
-        size = 0;
-        if (g.length === 0) return;
+      let next = 0;
+      let planned = 0;
+      /** a plan that did not fit the previous transaction (planned against a slightly older view, as all were before slicing) */
+      let carry: { serviceIds: string[]; plan: Plan } | undefined;
+      while (next < ids.length || carry) {
+        if (ctx.signal.aborted) return;
+        const group: { serviceIds: string[]; plan: Plan }[] = carry ? [carry] : [];
+        let size = carry ? planSize(carry.plan) : 0;
+        carry = undefined;
+        state.view((tx) => {
+          const c = octx(tx);
+          const nodes = indexNodes(tx.all('nodes'));
+          while (next < ids.length && size < batch) {
+            const id = ids[next++]!;
+            const p = this.planFor(tx, id, nodes, c);
+            if (p.wakeAt !== undefined) timers.at(id, p.wakeAt);
+            if (planIsEmpty(p)) continue;
+            if (size > 0 && size + planSize(p) > batch) {
+              carry = { serviceIds: [id], plan: p };
+              break;
+            }
+            group.push({ serviceIds: [id], plan: p });
+            size += planSize(p);
+          }
+        });
+        if (group.length === 0) continue;
+        planned += group.length;
         try {
+          // several services per transaction, up to `batch` objects; a conflict redoes those services
           await state.update((tx) => {
             ctx.checkLeader();
-            for (const { plan } of g) writePlan(tx, plan);
+            for (const { plan } of group) writePlan(tx, plan);
           });
         } catch (err) {
-          for (const { serviceIds } of g) for (const id of serviceIds) dirty.add(id);
+          for (const { serviceIds } of carry ? [...group, carry] : group) for (const id of serviceIds) dirty.add(id);
+          for (const id of ids.slice(next)) dirty.add(id);
           throw err;
         }
-      };
-      for (const p of plans) {
-        if (size > 0 && size + planSize(p.plan) > batch) await flush();
-        group.push(p);
-        size += planSize(p.plan);
       }
-      await flush();
+      if (planned > 0) ctx.log.debug('orchestrator pass', { services: ids.length, plans: planned });
     };
 
     follow(state, ctx.signal, onCommit);

@@ -89,18 +89,25 @@ export class SchedulerLoop implements LeaderLoop {
       });
       const todo = tasks.filter(wanted);
       if (todo.length === 0) return;
-      const result = sched.schedule(todo);
-      const byId = new Map(todo.map((t) => [t.id, t]));
       const now = isoTime(clock.now());
       let assigned = 0;
       let failure: unknown;
-      for (const part of chunks(result.assignments, batch)) {
+      const unschedulable: { taskId: string; message: string }[] = [];
+      const byId = new Map(todo.map((t) => [t.id, t]));
+      // A slice of `batch` tasks per decision and transaction, oldest first: deciding 100,000
+      // placements at once would hold the event loop for seconds (raft heartbeats miss, leadership
+      // moves). Placements are recorded in `sched` as they are made, so spreading carries over
+      // from slice to slice exactly as within one.
+      for (const slice of chunks(todo, batch)) {
         if (ctx.signal.aborted) return;
+        const result = sched.schedule(slice);
+        unschedulable.push(...result.unschedulable);
+        if (result.assignments.length === 0) continue;
         try {
           const done = await state.update((tx) => {
             ctx.checkLeader();
             const ok: string[] = [];
-            for (const a of part) {
+            for (const a of result.assignments) {
               const cur = tx.get('tasks', a.taskId);
               if (!cur || state_(cur) !== TaskState.PENDING || !wanted(cur) || (cur.nodeId && cur.nodeId !== a.nodeId)) {
                 if (cur) sched.upsertTask(cur);
@@ -115,13 +122,13 @@ export class SchedulerLoop implements LeaderLoop {
           for (const id of done) pending.delete(id);
           assigned += done.length;
         } catch (err) {
-          // nothing of this chunk was written: undo the optimistic placements
-          for (const a of part) sched.upsertTask(byId.get(a.taskId)!);
+          // nothing of this slice was written: undo the optimistic placements
+          for (const a of result.assignments) sched.upsertTask(byId.get(a.taskId)!);
           retry = true;
           failure ??= err;
         }
       }
-      const messages = result.unschedulable.filter((u) => byId.get(u.taskId)?.status?.message !== u.message);
+      const messages = unschedulable.filter((u) => byId.get(u.taskId)?.status?.message !== u.message);
       for (const part of chunks(messages, batch)) {
         if (ctx.signal.aborted) return;
         try {
@@ -138,8 +145,8 @@ export class SchedulerLoop implements LeaderLoop {
         }
       }
       this.d.metrics?.schedulerLatency.observe((performance.now() - started) / 1000);
-      if (assigned > 0 || result.unschedulable.length > 0) {
-        ctx.log.debug('scheduling pass', { assigned, unschedulable: result.unschedulable.length, ms: Math.round(performance.now() - started) });
+      if (assigned > 0 || unschedulable.length > 0) {
+        ctx.log.debug('scheduling pass', { assigned, unschedulable: unschedulable.length, ms: Math.round(performance.now() - started) });
       }
       if (failure !== undefined) throw failure;
     };

@@ -39,7 +39,7 @@ class CountingState implements ManagerState {
   }
 }
 
-function setup() {
+function setup(batchSize?: number) {
   const clock = new VirtualClock();
   let n = 0;
   const newId = (): string => `id${String(++n).padStart(5, '0')}`;
@@ -48,7 +48,7 @@ function setup() {
   const leadership = new ManualLeadership();
   const counting = new CountingState(state, () => leadership.current().leader);
   const metrics = new ManagerMetrics();
-  const loops = new LeaderLoops(leadership, controlLoops({ state: counting, clock, newId, metrics }), { clock, restartDelayMs: 100 });
+  const loops = new LeaderLoops(leadership, controlLoops({ state: counting, clock, newId, metrics, ...(batchSize ? { batchSize } : {}) }), { clock, restartDelayMs: 100 });
   const control = new ControlServer({ state, newId, log: silentLogger, clock });
   const agents = new FakeAgents(() => state, () => clock.now());
   agents.follow(state);
@@ -244,4 +244,33 @@ test('RollbackService rolls the tasks back to the previous spec through the upda
   });
   await converged(h, s.id, 3, 'app:1', 'api back on app:1');
   t.is(h.service(s.id).previousSpec?.task?.container?.image, 'app:2');
+});
+
+test('small batches: services and placements are planned and written a slice at a time, spread still even', async (t) => {
+  const h = setup(7);
+  t.teardown(() => h.loops.stop());
+  await h.state.update((tx) => {
+    ensureCluster(tx, 'c1');
+    for (const id of ['n1', 'n2', 'n3']) tx.create('nodes', workerNode(id));
+  });
+  h.leadership.set({ leader: true, term: 1 });
+  h.loops.start();
+  const before = h.counting.commits;
+  const ids: string[] = [];
+  for (const name of ['a', 'b', 'c']) {
+    const { service } = (await h.control.call('createService', { spec: serviceSpec(name, 10, 'nginx:1') })) as { service: Service };
+    ids.push(service.id);
+  }
+  for (const id of ids) await converged(h, id, 10, 'nginx:1', `10 running tasks of ${id}`);
+  const perNode = new Map<string, number>();
+  for (const id of ids) {
+    const mine = new Map<string, number>();
+    for (const x of running(h, id)) mine.set(x.nodeId, (mine.get(x.nodeId) ?? 0) + 1);
+    t.deepEqual([...mine.values()].sort(), [3, 3, 4], `service ${id} spread evenly`);
+    for (const [n, c] of mine) perNode.set(n, (perNode.get(n) ?? 0) + c);
+  }
+  t.deepEqual([...perNode.values()].sort(), [10, 10, 10], 'all services together spread evenly');
+  // 30 tasks created (a plan of 10 per service: never two in a transaction of 7), promoted and
+  // placed 7 at most per transaction
+  t.true(h.counting.commits - before >= 3 + 5 + 5, `commits: ${h.counting.commits - before}`);
 });
