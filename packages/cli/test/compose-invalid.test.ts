@@ -24,6 +24,9 @@ const cases: Array<[file: string, line: number, col: number, path: string, reaso
   ['bad-restart-condition.yml', 6, 20, 'services.web.deploy.restart_policy.condition', /^must be one of none, on-failure, any, got "always"$/],
   ['no-image.yml', 2, 3, 'services.web', /^image is required: stack deploy does not build images/],
   ['bad-canary.yml', 7, 19, 'services.web.deploy.update_config.x-shoal.canary', /^must be a boolean/],
+  ['canary-auto-without-canary.yml', 8, 31, 'services.web.deploy.update_config.x-shoal.auto_promote_after', /^needs canary: true$/],
+  ['canary-bad-auto-promote.yml', 8, 31, 'services.web.deploy.update_config.x-shoal.auto_promote_after', /^invalid duration "soon"/],
+  ['canary-unknown-key.yml', 8, 11, 'services.web.deploy.update_config.x-shoal.promote_after', /^unknown key/],
   ['global-with-replicas.yml', 6, 17, 'services.web.deploy.replicas', /^replicas cannot be used with mode global$/],
   ['duplicate-key.yml', 4, 3, '', /^invalid YAML: Map keys must be unique/],
 ];

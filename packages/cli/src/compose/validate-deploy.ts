@@ -18,14 +18,19 @@ function updateConfig(n: LNode, path: string): UpdateModel {
         u.maxFailureRatio = r >= 0 && r <= 1 ? r : fail(v, q, `must be between 0 and 1, got ${r}`);
       },
       order: (v, q) => (u.order = oneOf(v, q, ['start-first', 'stop-first'] as const)),
-      'x-shoal': (v, q) =>
+      'x-shoal': (v, q) => {
+        let auto: LNode | undefined; // Shoal's canary updates (README "Canary updates")
         fields(v, q, {
           canary: (w, r) => (u.canary = { ...u.canary, enabled: bool(w, r) }),
-          auto_promote_after: (w, r) => (u.canary = { enabled: u.canary?.enabled ?? false, autoPromoteAfterMs: durationMs(w, r) }),
-        }, { extensions: false }),
+          auto_promote_after: (w, r) => {
+            auto = w;
+            u.canary = { enabled: u.canary?.enabled ?? false, autoPromoteAfterMs: durationMs(w, r) };
+          },
+        }, { extensions: false });
+        if (auto && !u.canary?.enabled) fail(auto, `${q}.auto_promote_after`, 'needs canary: true');
+      },
     },
   );
-  if (u.canary?.autoPromoteAfterMs !== undefined && !u.canary.enabled) fail(n, `${path}.x-shoal`, 'auto_promote_after needs canary: true');
   return u;
 }
 
