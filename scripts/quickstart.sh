@@ -127,6 +127,7 @@ The cluster runs (3 managers, 2 workers). Reach it with the CLI:
   # or: shoal --host $(addr m1) …                   # any manager's address: $(addr m1), $(addr m2), $(addr m3)
   npx shoal stack services $STACK
   npx shoal service ps ${STACK}_web
+  npx shoal service logs ${STACK}_worker
   npx shoal stack deploy -c deploy/examples/demo/docker-compose.yml $STACK   # after editing it: a rolling update
 
 Logs: $STATE/<node>.log. Stop everything and remove all state: $0 down
