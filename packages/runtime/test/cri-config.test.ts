@@ -54,7 +54,7 @@ test('container config maps every field', (t) => {
   t.deepEqual(sc.runAsUser, { value: 1000 });
   t.deepEqual(sc.runAsGroup, { value: 1000 });
   t.deepEqual(sc.supplementalGroups, [2000]);
-  t.deepEqual(sc.capabilities, { addCapabilities: ['CAP_NET_ADMIN'], dropCapabilities: ['CAP_CHOWN'] });
+  t.deepEqual(sc.capabilities, { addCapabilities: ['NET_ADMIN'], dropCapabilities: ['CHOWN'] }, 'CRI names have no CAP_ prefix (containerd adds it)');
   t.is(sc.namespaceOptions.pid, 'POD');
 });
 

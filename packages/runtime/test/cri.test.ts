@@ -286,3 +286,74 @@ test.serial('exec errors are readable', async (t) => {
   const gone = await t.throwsAsync(rt.inspect(h));
   t.true(isRuntimeError(gone, 'NotFound'), gone?.message);
 });
+
+const capBit = (status: string, cap: number): boolean => {
+  const eff = status.match(/CapEff:\s+([0-9a-f]+)/)?.[1];
+  return eff !== undefined && (BigInt(`0x${eff}`) & (1n << BigInt(cap))) !== 0n;
+};
+const CAP_CHOWN = 0;
+const CAP_NET_ADMIN = 12;
+
+test.serial('sysctls and capabilities add/drop reach the container', async (t) => {
+  const h = await run(spec({
+    sysctls: { 'net.ipv4.ip_local_port_range': '20000\t30000', 'kernel.shmmni': '2048' },
+    capAdd: ['NET_ADMIN'], capDrop: ['CHOWN'],
+  }));
+  const sh = async (h2: ContainerHandle, cmd: string) => rt.exec(h2, ['sh', '-c', cmd], 5000);
+  t.is((await sh(h, 'cat /proc/sys/net/ipv4/ip_local_port_range')).stdout.trim().split(/\s+/).join(' '), '20000 30000');
+  t.is((await sh(h, 'cat /proc/sys/kernel/shmmni')).stdout.trim(), '2048');
+  const status = (await sh(h, 'cat /proc/self/status')).stdout;
+  t.true(capBit(status, CAP_NET_ADMIN), 'NET_ADMIN added');
+  t.false(capBit(status, CAP_CHOWN), 'CHOWN dropped');
+  t.not((await sh(h, 'touch /tmp/f && chown 1:1 /tmp/f')).exitCode, 0, 'chown fails without CAP_CHOWN');
+  t.is((await sh(h, 'ip link set lo mtu 1400 && cat /sys/class/net/lo/mtu')).stdout.trim(), '1400', 'NET_ADMIN allows changing a link');
+  await cleanup(h);
+
+  // The defaults, for contrast: CHOWN kept, no NET_ADMIN.
+  const d = await run(spec({}));
+  const ds = (await sh(d, 'cat /proc/self/status')).stdout;
+  t.true(capBit(ds, CAP_CHOWN));
+  t.false(capBit(ds, CAP_NET_ADMIN));
+  t.not((await sh(d, 'ip link set lo mtu 1400')).exitCode, 0);
+  await cleanup(d);
+});
+
+test.serial('stop: a container that traps SIGTERM exits on it, well before the grace period ends', async (t) => {
+  const h = await run(spec({ stopGraceMs: 20_000, command: ['sh', '-c', 'trap "echo got term; exit 7" TERM; echo ready; while :; do sleep 0.1; done'] }));
+  await waitFor('"ready" in the log', async () => (await logText(h)).includes('ready'));
+  const t0 = performance.now();
+  await timed('stop', () => rt.stop(h));
+  const took = performance.now() - t0;
+  t.like(await rt.inspect(h), { state: 'exited', exitCode: 7 });
+  t.true(took < 10_000, `stop took ${took.toFixed(0)} ms (the 20 s grace was not waited out)`);
+  t.regex(await logText(h), /got term/);
+  await timed('remove', () => rt.remove(h));
+});
+
+test.serial('stats: CPU time grows while the container spins; memory working set is reported', async (t) => {
+  const h = await run(spec({ command: ['sh', '-c', 'while :; do :; done'], resources: { memoryBytes: 32 << 20 } }));
+  const first = await rt.stats(h);
+  t.true(first.timestamp > 0);
+  t.true(first.memoryWorkingSetBytes > 0, `working set ${first.memoryWorkingSetBytes}`);
+  const later = await waitFor('CPU usage to grow by 50 ms', async () => {
+    const s = await rt.stats(h);
+    return s.cpuUsageNanos >= first.cpuUsageNanos + 50_000_000 && s;
+  }, 30_000);
+  t.true(later.timestamp >= first.timestamp);
+  await cleanup(h);
+  const gone = await t.throwsAsync(rt.stats(h));
+  t.true(isRuntimeError(gone, 'NotFound'), gone?.message);
+});
+
+test.serial('a command that does not exist fails start with a readable error, and the task is cleaned up', async (t) => {
+  const s = spec({ command: ['/no/such/program'] });
+  const h = await timed('prepare', () => rt.prepare(s));
+  const e = await t.throwsAsync(rt.start(h));
+  t.true(isRuntimeError(e, 'InvalidArgument'), `${e?.name} ${(e as { code?: string })?.code}: ${e?.message}`);
+  t.regex(e!.message, /^start: task \S+: .*"\/no\/such\/program".*no such file or directory/);
+  t.log(e!.message);
+  t.not((await rt.inspect(h)).state, 'running');
+  await rt.remove(h);
+  t.false(existsSync(rt.taskDir(s.taskId)));
+  t.deepEqual(await existingCgroupDirs(`${cd.cgroupRoot}/${s.taskId}`), []);
+});

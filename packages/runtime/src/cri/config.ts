@@ -146,9 +146,12 @@ function criMount(m: MountSpec, i: number, paths: HostPaths): Obj {
   }
 }
 
+/**
+ * CRI capability names have no CAP_ prefix: containerd 1.6 prepends "CAP_" itself (so
+ * "CAP_NET_ADMIN" would become the unknown "CAP_CAP_NET_ADMIN"). "ALL" stays as is.
+ */
 function capName(c: string): string {
-  const up = c.trim().toUpperCase();
-  return up === 'ALL' || up.startsWith('CAP_') ? up : `CAP_${up}`;
+  return c.trim().toUpperCase().replace(/^CAP_/, '');
 }
 
 export function containerConfig(spec: TaskContainerSpec, paths: HostPaths, imageRef: string): Obj {
