@@ -36,7 +36,11 @@ export interface E2EResult {
   /** leader peak RSS (VmHWM) in MiB, and the peak of the VmRSS samples taken during the deploy */
   rssMb: number | null;
   rss_samples_peak_mb: number | null;
+  /** peak RSS (VmHWM, MiB) of every manager */
+  managers_rss_mb: Record<string, number>;
   leader: string;
+  /** raft terms seen during the deploy (1 = no leader change) */
+  terms: number[];
   error?: string;
 }
 
@@ -51,12 +55,20 @@ function procStatus(pid: number | undefined): { rssKb: number; hwmKb: number } |
   }
 }
 
-async function runningOn(cluster: Cluster, leader: NodeProcess): Promise<number | undefined> {
-  try {
-    return metricValue(await cluster.metrics(leader), 'shoal_tasks', { state: 'running' });
-  } catch {
-    return undefined;
+/** The running-task gauge of whichever manager is the raft leader now (leadership may move). */
+async function leaderRunning(cluster: Cluster): Promise<{ running: number; leader: NodeProcess; term: number } | undefined> {
+  for (const m of cluster.managers()) {
+    try {
+      const samples = await cluster.metrics(m);
+      if (metricValue(samples, 'shoal_raft_leader') !== 1) continue;
+      const running = metricValue(samples, 'shoal_tasks', { state: 'running' });
+      if (running === undefined) continue;
+      return { running, leader: m, term: metricValue(samples, 'shoal_raft_term') ?? 0 };
+    } catch {
+      // busy or down: ask the next one
+    }
   }
+  return undefined;
 }
 
 async function inParallel<T>(items: T[], limit: number, fn: (x: T) => Promise<void>): Promise<void> {
@@ -72,12 +84,15 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
   const progress = o.progress ?? (() => {});
   const result: E2EResult = {
     tasks: total, nodes: o.nodes, services: o.services, replicas: o.replicas, seconds: null, running: 0,
-    create_seconds: NaN, first_running_seconds: null, bring_up_seconds: NaN, rssMb: null, rss_samples_peak_mb: null, leader: '',
+    create_seconds: NaN, first_running_seconds: null, bring_up_seconds: NaN, rssMb: null, rss_samples_peak_mb: null, managers_rss_mb: {}, leader: '', terms: [],
   };
-  if (o.profDir) process.env['NODE_OPTIONS'] = `${process.env['NODE_OPTIONS'] ?? ''} --cpu-prof --cpu-prof-dir=${o.profDir}`.trim();
+  if (o.profDir) {
+    // NODE_OPTIONS refuses --cpu-prof: a preloaded module profiles each manager instead
+    process.env['NODE_OPTIONS'] = `${process.env['NODE_OPTIONS'] ?? ''} --import=${new URL('./_cpu-prof.mjs', import.meta.url).href}`.trim();
+    process.env['SHOAL_CPU_PROF_DIR'] = o.profDir;
+  }
   const tUp = performance.now();
   const cluster = await startCluster({ managers: o.managers, workers: 0, runtime: 'hollow', heartbeatPeriod: o.heartbeat, startTimeoutMs: o.timeoutS * 1000 });
-  if (o.profDir) delete process.env['NODE_OPTIONS'];
   const farms: FarmProcess[] = [];
   try {
     const leader = await cluster.leader();
@@ -90,6 +105,7 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
       farms.push(new FarmProcess({ managers: addrs, joinToken: tokens.worker, count, prefix: `f${f}` }));
     }
     await Promise.all(farms.map((f) => f.waitUp()));
+    if (o.profDir) delete process.env['NODE_OPTIONS'];
     const api = cluster.control(leader);
     await cluster.waitFor(`${o.nodes} hollow nodes READY`, async () => {
       const res = await api.listNodes({}, { timeoutMs: 20_000 });
@@ -97,18 +113,19 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
       return observed(ready >= o.nodes + o.managers, { ready });
     }, Math.max(1_000, deadline - performance.now()));
     result.bring_up_seconds = Number(((performance.now() - tUp) / 1000).toFixed(2));
-    progress({ phase: 'up', bring_up_seconds: result.bring_up_seconds, farms: farms.length, leader_rss_mb: (procStatus(leader.pid)?.rssKb ?? NaN) / 1024 });
+    progress({ phase: 'up', bring_up_seconds: result.bring_up_seconds, farms: farms.length, leader_pid: leader.pid, farm_pids: farms.map((f) => f.pid), leader_rss_mb: (procStatus(leader.pid)?.rssKb ?? NaN) / 1024 });
 
     // ---- measured part: first create → all RUNNING
     const t0 = performance.now();
     let peakRssKb = 0;
+    let current = leader;
     const sample = (): void => {
-      const s = procStatus(leader.pid);
+      const s = procStatus(current.pid);
       if (s && s.rssKb > peakRssKb) peakRssKb = s.rssKb;
     };
     const sampler = setInterval(sample, 250);
     let created = 0;
-    const creating = inParallel(Array.from({ length: o.services }, (_, i) => i), 8, async (i) => {
+    const creating = inParallel(Array.from({ length: o.services }, (_, i) => i), 25, async (i) => {
       await api.createService({ spec: replicatedSpec(`bench-${i}`, o.replicas) }, { timeoutMs: 60_000 });
       created++;
     }).then(() => {
@@ -118,9 +135,13 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
     let lastLog = 0;
     try {
       for (;;) {
-        const running = await runningOn(cluster, leader);
+        const seen = await leaderRunning(cluster);
         const t = performance.now();
-        if (running !== undefined) {
+        if (seen !== undefined) {
+          const running = seen.running;
+          current = seen.leader;
+          result.leader = seen.leader.name;
+          if (!result.terms.includes(seen.term)) result.terms.push(seen.term);
           result.running = running;
           if (running > 0 && result.first_running_seconds === null) result.first_running_seconds = Number(((t - t0) / 1000).toFixed(2));
           if (running >= total && created === o.services) {
@@ -130,7 +151,7 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
         }
         if (t - lastLog > 5_000) {
           lastLog = t;
-          progress({ phase: 'deploy', t: Number(((t - t0) / 1000).toFixed(1)), created, running: result.running, leader_rss_mb: Math.round((procStatus(leader.pid)?.rssKb ?? NaN) / 1024) });
+          progress({ phase: 'deploy', t: Number(((t - t0) / 1000).toFixed(1)), created, running: result.running, leader: current.name, terms: result.terms, leader_rss_mb: Math.round((procStatus(current.pid)?.rssKb ?? NaN) / 1024) });
         }
         if (t > deadline) throw new Error(`gave up after ${o.timeoutS} s: ${result.running}/${total} tasks RUNNING, ${created}/${o.services} services created`);
         await new Promise((r) => setTimeout(r, 200));
@@ -139,8 +160,13 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
     } finally {
       clearInterval(sampler);
       sample();
-      const s = procStatus(leader.pid);
-      result.rssMb = s ? Math.round(s.hwmKb / 1024) : null;
+      // the leader's peak; if leadership moved, the highest peak of any manager (conservative)
+      for (const m of cluster.managers()) {
+        const st = procStatus(m.pid);
+        if (st) result.managers_rss_mb[m.name] = Math.round(st.hwmKb / 1024);
+      }
+      const peaks = result.terms.length > 1 ? Object.values(result.managers_rss_mb) : [result.managers_rss_mb[current.name] ?? NaN];
+      result.rssMb = peaks.length ? Math.max(...peaks) : null;
       result.rss_samples_peak_mb = peakRssKb ? Math.round(peakRssKb / 1024) : null;
     }
   } catch (err) {
