@@ -33,6 +33,8 @@ export interface SpecFlags {
   updateOrder?: string;
   updateMonitor?: string;
   updateCanary?: boolean;
+  updateCanaryAutoPromote?: string;
+  updateMaxFailureRatio?: string;
   healthCmd?: string;
   healthInterval?: string;
   entrypoint?: string;
@@ -145,7 +147,7 @@ export function applyCommonFlags(spec: ServiceSpec, f: SpecFlags): void {
     if (f.restartDelay !== undefined) r.delay = msDuration(duration('--restart-delay', f.restartDelay));
     if (f.restartMaxAttempts !== undefined) r.maxAttempts = int('--restart-max-attempts', f.restartMaxAttempts);
   }
-  const upd = [f.updateParallelism, f.updateDelay, f.updateFailureAction, f.updateOrder, f.updateMonitor, f.updateCanary];
+  const upd = [f.updateParallelism, f.updateDelay, f.updateFailureAction, f.updateOrder, f.updateMonitor, f.updateCanary, f.updateCanaryAutoPromote, f.updateMaxFailureRatio];
   if (upd.some((x) => x !== undefined)) {
     const u = (spec.update ??= UpdateConfig.fromJSON({ parallelism: 1 }));
     if (f.updateParallelism !== undefined) u.parallelism = int('--update-parallelism', f.updateParallelism);
@@ -160,7 +162,15 @@ export function applyCommonFlags(spec: ServiceSpec, f: SpecFlags): void {
       if (f.updateOrder !== 'start-first' && f.updateOrder !== 'stop-first') throw usageError('--update-order: expected start-first or stop-first');
       u.order = f.updateOrder === 'start-first' ? UpdateOrder.START_FIRST : UpdateOrder.STOP_FIRST;
     }
+    if (f.updateMaxFailureRatio !== undefined) {
+      const r = Number(f.updateMaxFailureRatio);
+      if (!(r >= 0 && r <= 1)) throw usageError(`--update-max-failure-ratio: expected a number between 0 and 1, got "${f.updateMaxFailureRatio}"`);
+      u.maxFailureRatio = r;
+    }
     if (f.updateCanary !== undefined) u.canary = { enabled: f.updateCanary, autoPromoteAfter: u.canary?.autoPromoteAfter };
+    if (f.updateCanaryAutoPromote !== undefined) {
+      u.canary = { enabled: true, autoPromoteAfter: msDuration(duration('--update-canary-auto-promote', f.updateCanaryAutoPromote)) };
+    }
   }
   if (f.healthCmd !== undefined || f.healthInterval !== undefined) {
     const h = (c.healthcheck ??= { test: [], interval: undefined, timeout: undefined, retries: 0, startPeriod: undefined });

@@ -38,6 +38,8 @@ function specOptions(c: Command): Command {
     .option('--update-failure-action <action>', 'pause, continue or rollback')
     .option('--update-order <order>', 'start-first or stop-first')
     .option('--update-canary', 'stop after the first batch until promoted')
+    .option('--update-canary-auto-promote <duration>', 'canary, promoted automatically after this healthy period')
+    .option('--update-max-failure-ratio <ratio>', 'failures tolerated during an update (0-1)')
     .option('--health-cmd <cmd>', 'health check command (run with sh -c)')
     .option('--health-interval <duration>', 'time between health checks')
     .option('--entrypoint <cmd>', 'override the image entrypoint')
@@ -142,10 +144,17 @@ export function registerService(program: Command): void {
       .option('--constraint-rm <expr>', 'remove a placement constraint', collect)
       .option('--publish-add <port>', 'publish a port', collect)
       .option('--publish-rm <target>', 'unpublish a target port', collect)
-      .option('--force', 'replace the tasks even if nothing changed'),
+      .option('--force', 'replace the tasks even if nothing changed')
+      .option('--promote', 'continue a canary update waiting after its first batch (no spec change)'),
   ).action(async (ref: string, opts: SpecFlags & UpdateFlags, cmd: Command) => {
     const c = control(cmd);
     const s = await findService(c, ref);
+    if (opts.promote) {
+      await c.call('promoteService', { serviceId: s.id });
+      process.stdout.write(`${s.spec?.annotations?.name}: promoted\n`);
+      if (!opts.detach) await waitForServices(c, [s.id]);
+      return;
+    }
     const spec = ServiceSpec.fromJSON(ServiceSpec.toJSON(s.spec ?? ServiceSpec.fromJSON({})));
     applyUpdateFlags(spec, opts);
     applyCommonFlags(spec, opts);
@@ -193,6 +202,7 @@ interface UpdateFlags {
   publishAdd?: string[];
   publishRm?: string[];
   force?: boolean;
+  promote?: boolean;
   detach?: boolean;
 }
 
