@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { machine } from './_machine.js';
-import { EtcdTarget, ShoalTarget, type Target } from './raft/targets.js';
+import { EtcdTarget, ShoalTarget, killAll, type Target } from './raft/targets.js';
 import { round, runFailover, runLoad, waitHealthy } from './raft/workload.js';
 
 function opt(name: string, def: number): number {
@@ -33,9 +33,9 @@ interface Summary {
 }
 
 async function measure(t: Target): Promise<Summary> {
-  await t.start();
-  await waitHealthy(t);
   try {
+    await t.start();
+    await waitHealthy(t);
     const c1 = await runLoad(t, 1, seconds);
     print({ bench: 'raft', system: t.name, measure: 'writes', ...c1 });
     const c64 = await runLoad(t, 64, seconds);
@@ -69,6 +69,15 @@ function findEtcd(): string | undefined {
     bin = which();
   }
   return bin;
+}
+
+// whatever happens, no member process outlives the bench
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    killAll();
+    process.exit(130);
+  });
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-raft-'));

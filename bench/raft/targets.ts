@@ -51,6 +51,21 @@ function waitLine(p: ChildProcess, prefix: string, timeoutMs: number, what: stri
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** every member process the targets started and that has not exited yet */
+const children = new Set<ChildProcess>();
+
+function track(p: ChildProcess): ChildProcess {
+  children.add(p);
+  p.once('exit', () => children.delete(p));
+  return p;
+}
+
+/** SIGKILLs every member process still running (the bench's last resort, e.g. on an error or a signal) */
+export function killAll(): void {
+  for (const p of children) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  children.clear();
+}
+
 export class ShoalTarget implements Target {
   readonly name = 'shoal';
   readonly size = 3;
@@ -71,9 +86,11 @@ export class ShoalTarget implements Target {
     const peers = this.addrs.map((a, j) => `${j + 1}=${a}`).join(',');
     const log = createWriteStream(join(this.dir, `shoal-${i + 1}.log`), { flags: 'a' });
     const extra = process.env.RAFT_NODE_ARGS ? process.env.RAFT_NODE_ARGS.split(' ') : []; // e.g. --cpu-prof
-    const p = spawn(process.execPath, [...extra, '--import', 'tsx', '--conditions=shoal-src', this.entry, '--id', String(i + 1), '--peers', peers, '--data', join(this.dir, `shoal-n${i + 1}`)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const p = track(
+      spawn(process.execPath, [...extra, '--import', 'tsx', '--conditions=shoal-src', this.entry, '--id', String(i + 1), '--peers', peers, '--data', join(this.dir, `shoal-n${i + 1}`)], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
     p.stderr?.pipe(log);
     this.procs[i] = p;
     return p;
@@ -157,24 +174,26 @@ export class EtcdTarget implements Target {
   private spawnMember(i: number): ChildProcess {
     const cluster = this.peerPorts.map((p, j) => `e${j + 1}=http://127.0.0.1:${p}`).join(',');
     const log = createWriteStream(join(this.dir, `etcd-${i + 1}.log`), { flags: 'a' });
-    const p = spawn(
-      this.bin,
-      [
-        `--name=e${i + 1}`,
-        `--data-dir=${join(this.dir, `etcd-e${i + 1}`)}`,
-        `--listen-client-urls=http://127.0.0.1:${this.clientPorts[i]}`,
-        `--advertise-client-urls=http://127.0.0.1:${this.clientPorts[i]}`,
-        `--listen-peer-urls=http://127.0.0.1:${this.peerPorts[i]}`,
-        `--initial-advertise-peer-urls=http://127.0.0.1:${this.peerPorts[i]}`,
-        `--initial-cluster=${cluster}`,
-        '--initial-cluster-state=new',
-        '--initial-cluster-token=shoal-bench',
-        '--heartbeat-interval=100',
-        '--election-timeout=1000',
-        '--logger=zap',
-        '--log-level=warn',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' } },
+    const p = track(
+      spawn(
+        this.bin,
+        [
+          `--name=e${i + 1}`,
+          `--data-dir=${join(this.dir, `etcd-e${i + 1}`)}`,
+          `--listen-client-urls=http://127.0.0.1:${this.clientPorts[i]}`,
+          `--advertise-client-urls=http://127.0.0.1:${this.clientPorts[i]}`,
+          `--listen-peer-urls=http://127.0.0.1:${this.peerPorts[i]}`,
+          `--initial-advertise-peer-urls=http://127.0.0.1:${this.peerPorts[i]}`,
+          `--initial-cluster=${cluster}`,
+          '--initial-cluster-state=new',
+          '--initial-cluster-token=shoal-bench',
+          '--heartbeat-interval=100',
+          '--election-timeout=1000',
+          '--logger=zap',
+          '--log-level=warn',
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' } },
+      ),
     );
     p.stderr?.pipe(log);
     this.procs[i] = p;
