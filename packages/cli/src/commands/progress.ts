@@ -7,7 +7,31 @@ import { replicasColumn } from './views.js';
 export interface WaitOptions {
   timeoutMs?: number;
   pollMs?: number;
-  out?: NodeJS.WriteStream;
+  out?: Pick<NodeJS.WriteStream, 'write' | 'isTTY'>;
+  /** an update that rolled back (after a failure) is an error, not convergence (stack deploy) */
+  failOnRollback?: boolean;
+}
+
+/** What a service's update is doing, for its progress line ("" when no update runs). */
+export function updateProgress(s: Service, desired: number): string {
+  const u = s.updateStatus;
+  const msg = u?.message ? `: ${u.message}` : '';
+  switch (u?.state) {
+    case UpdateState.UPDATING:
+      return ` (updating: ${u.updated.length}/${desired} updated)`;
+    case UpdateState.PAUSED:
+      return ` (update paused${msg})`;
+    case UpdateState.ROLLBACK_STARTED:
+      return ` (rolling back${msg})`;
+    case UpdateState.ROLLBACK_PAUSED:
+      return ` (rollback paused${msg})`;
+    case UpdateState.ROLLBACK_COMPLETED:
+      return ` (rolled back${msg})`;
+    case UpdateState.CANARY_WAITING:
+      return ' (canary waiting for promotion)';
+    default:
+      return '';
+  }
 }
 
 function converged(s: Service, running: number, desired: number): boolean {
@@ -31,6 +55,7 @@ export async function waitForServices(c: Control, ids: readonly string[], opts: 
     const { tasks } = await c.call('listTasks', req);
     let done = true;
     const lines: string[] = [];
+    const failures: string[] = [];
     for (const s of services.filter((x) => ids.includes(x.id))) {
       const mode = s.spec?.mode;
       const mine = tasks.filter((t) => t.serviceId === s.id);
@@ -38,11 +63,15 @@ export async function waitForServices(c: Control, ids: readonly string[], opts: 
       const isJob = mode?.$case === 'replicatedJob' || mode?.$case === 'globalJob';
       const running = mine.filter((t) => t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING).length;
       const desired = mode?.$case === 'replicated' ? mode.replicated.replicas : mine.filter((t) => t.desiredState === TaskState.RUNNING).length;
-      const ok = isJob || converged(s, running, desired);
+      const st = s.updateStatus?.state;
+      const stuck = st === UpdateState.PAUSED || st === UpdateState.ROLLBACK_PAUSED || (opts.failOnRollback === true && st === UpdateState.ROLLBACK_COMPLETED);
+      const ok = !stuck && (isJob || converged(s, running, desired));
       if (!ok) done = false;
       // an old failure is history once the service runs what it should
-      const extra = s.updateStatus?.state === UpdateState.CANARY_WAITING ? ' (canary waiting for promotion)' : !ok && failed?.status?.err ? ` (last error: ${failed.status.err})` : '';
-      lines.push(`${s.spec?.annotations?.name ?? s.id}: ${replicasColumn(s, tasks)} ${ok ? 'converged' : 'running'}${extra}`);
+      const extra = updateProgress(s, desired) || (!ok && failed?.status?.err ? ` (last error: ${failed.status.err})` : '');
+      const line = `${s.spec?.annotations?.name ?? s.id}: ${replicasColumn(s, tasks)} ${stuck ? 'failed' : ok ? 'converged' : 'running'}${extra}`;
+      lines.push(line);
+      if (stuck) failures.push(line);
     }
     if (tty) {
       if (drawn) out.write(`\x1b[${drawn}A`);
@@ -55,6 +84,7 @@ export async function waitForServices(c: Control, ids: readonly string[], opts: 
         last.set(name, l);
       }
     }
+    if (failures.length) throw new CliError(`the update did not converge: ${failures.join('; ')}`);
     if (done) return;
     if (Date.now() > deadline) throw new CliError('timed out waiting for services to converge (they keep converging in the background)');
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 1000));

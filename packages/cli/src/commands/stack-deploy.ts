@@ -121,7 +121,7 @@ export async function deployStack(c: Control, stack: string, specs: StackSpecs, 
     }
   }
   if (o.prune) await pruneObjects(c, stack, specs, o);
-  if (!o.detach) await waitForServices(c, touched);
+  if (!o.detach) await waitForServices(c, touched, { failOnRollback: true });
 }
 
 /** --prune, first: remove the stack's services no longer in the files (as docker does, before the rest). */
