@@ -102,10 +102,12 @@ export class OrchestratorLoop implements LeaderLoop {
         const group: { serviceIds: string[]; plan: Plan }[] = carry ? [carry] : [];
         let size = carry ? planSize(carry.plan) : 0;
         carry = undefined;
+        const sliceStart = performance.now();
         state.view((tx) => {
           const c = octx(tx);
           const nodes = indexNodes(tx.all('nodes'));
-          while (next < ids.length && size < batch) {
+          // also bounded in time: services with nothing to do still cost a reconcile each
+          while (next < ids.length && size < batch && performance.now() - sliceStart < 50) {
             const id = ids[next++]!;
             const p = this.planFor(tx, id, nodes, c);
             if (p.wakeAt !== undefined) timers.at(id, p.wakeAt);
@@ -118,7 +120,10 @@ export class OrchestratorLoop implements LeaderLoop {
             size += planSize(p);
           }
         });
-        if (group.length === 0) continue;
+        if (group.length === 0) {
+          await new Promise<void>((r) => setImmediate(r)); // let timers and I/O in between slices
+          continue;
+        }
         planned += group.length;
         try {
           // several services per transaction, up to `batch` objects; a conflict redoes those services
