@@ -9,8 +9,12 @@
 //  - stop-first: the old task is told to stop and the new one is created with desired READY; it is
 //    started once the old one has stopped. start-first: the new task starts at once and the old one
 //    is stopped when the new one is done;
-//  - a new task fails the update when it fails, exits or is rejected within `monitor` after it was
-//    done, or never becomes done (healthy) within its health deadline;
+//  - health gating: a new task is "done" only once `taskIsReady` (tracker.ts) holds — RUNNING,
+//    and HEALTHY when the service has a healthcheck. That predicate is the seam for the overlay
+//    load balancer: a task joins its service's VIP only while it holds;
+//  - a new task fails the update when it fails, exits or is rejected before it is done or within
+//    `monitor` after, or is still not healthy at its health deadline (start period + the time its
+//    healthcheck needs to declare it unhealthy + `monitor`; see healthDeadlineMs);
 //  - when failures exceed max_failure_ratio of the slots, the failure action applies: pause,
 //    continue, or rollback (a rollback is never itself rolled back: it pauses instead);
 //  - canary (beyond Swarm): after the first batch is done and has passed its monitor window the
