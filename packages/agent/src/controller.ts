@@ -232,7 +232,7 @@ export class TaskController {
     const handle = this.handle;
     if (!handle) return this.fail(TaskState.FAILED, 'task: no container to start');
     try {
-      await this.deps.limiter.run(() => this.deps.runtime.start(handle));
+      await this.deps.limiter.run(() => this.deps.runtime.start(handle), { urgent: true });
       let pid = 0;
       try {
         pid = (await this.deps.runtime.inspect(handle)).pid ?? 0;

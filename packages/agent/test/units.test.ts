@@ -127,6 +127,35 @@ test('limiter: never more than `limit` at once, FIFO', async (t) => {
   t.deepEqual(order, [0, 1, 2, 3, 4]);
 });
 
+test('limiter: urgent runs wait ahead of the others, FIFO among themselves, within the same limit', async (t) => {
+  const l = new Limiter(1);
+  const order: string[] = [];
+  let active = 0;
+  let peak = 0;
+  const gates: (() => void)[] = [];
+  const job = (name: string) => async () => {
+    active++;
+    peak = Math.max(peak, active);
+    order.push(name);
+    await new Promise<void>((r) => gates.push(r));
+    active--;
+  };
+  const runs = [
+    l.run(job('prepare-a')),
+    l.run(job('prepare-b')),
+    l.run(job('prepare-c')),
+    l.run(job('start-x'), { urgent: true }),
+    l.run(job('start-y'), { urgent: true }),
+  ];
+  for (let k = 0; k < 5; k++) {
+    await tick();
+    gates.shift()?.();
+  }
+  await Promise.all(runs);
+  t.is(peak, 1);
+  t.deepEqual(order, ['prepare-a', 'start-x', 'start-y', 'prepare-b', 'prepare-c']);
+});
+
 test('backoff: exponential with jitter, capped', (t) => {
   t.is(backoffMs(0, 100, 10_000, () => 0), 50);
   t.is(backoffMs(0, 100, 10_000, () => 1), 100);
