@@ -18,7 +18,9 @@
 //  - when failures exceed max_failure_ratio of the slots, the failure action applies: pause,
 //    continue, or rollback (a rollback is never itself rolled back: it pauses instead);
 //  - canary (beyond Swarm): after the first batch is done and has passed its monitor window the
-//    update waits in CANARY_WAITING until promoted (by hand, or after auto_promote_after).
+//    update waits in CANARY_WAITING until promoted (by hand, or after auto_promote_after of
+//    continuous health: the period restarts whenever a canary is not ready). While it waits, the
+//    canaries stay monitored: one that fails counts as a failure of the update.
 import {
   durationMs,
   isoTime,
@@ -33,7 +35,7 @@ import {
 import { newTask, othersStillRunning, PlanBuilder, type OrchestratorContext, type Plan, type Updater } from '../orchestrator/plan.js';
 import { configFor, isRollback, type EffectiveUpdateConfig } from './config.js';
 import { runsCurrentSpec } from './dirty.js';
-import type { UpdateTracker } from './tracker.js';
+import { taskIsReady, type UpdateTracker } from './tracker.js';
 
 export interface UpdateDecision {
   /** task creates and desired-state changes, to apply in one store transaction */
@@ -152,8 +154,8 @@ export function planUpdate(service: Service, tasks: readonly Task[], ctx: Orches
     const endedOnItsOwn = isStopped(t) && t.desiredState <= TaskState.RUNNING;
     const rejected = t.status?.state === TaskState.REJECTED || t.status?.state === TaskState.FAILED;
     if (endedOnItsOwn || rejected) {
-      // failed before it was done, or within the monitor window after
-      if (doneAt === undefined || now - doneAt < cfg.monitorMs) {
+      // failed before it was done, within the monitor window after, or while a canary waits
+      if (doneAt === undefined || now - doneAt < cfg.monitorMs || st.state === UpdateState.CANARY_WAITING) {
         failed.add(t.id);
         newFailure ??= t;
       }
@@ -214,7 +216,8 @@ export function planUpdate(service: Service, tasks: readonly Task[], ctx: Orches
 
   // Failure action.
   const total = Math.max(1, slots.size);
-  if (newFailure && st.failures > 0 && st.failures / total > cfg.maxFailureRatio && ACTIVE_STATES.has(st.state)) {
+  const applies = ACTIVE_STATES.has(st.state) || st.state === UpdateState.CANARY_WAITING;
+  if (newFailure && st.failures > 0 && st.failures / total > cfg.maxFailureRatio && applies) {
     const what = describeFailure(newFailure, newFailureWhy);
     if (cfg.failureAction === UpdateFailureAction.ROLLBACK_ON_FAILURE && !rollingBack && service.previousSpec) {
       status = {
@@ -241,7 +244,26 @@ export function planUpdate(service: Service, tasks: readonly Task[], ctx: Orches
 
   // Canary: hold after the first batch until promoted.
   const firstBatch = cfg.parallelism === 0 ? Infinity : cfg.parallelism;
+  const promoteHint = `shoal service update --promote ${service.spec?.annotations?.name ?? service.id}`;
+  const waitingMessage = `canary: first ${updated.size} task(s) healthy; waiting for promotion (${promoteHint})`;
   if (st.state === UpdateState.CANARY_WAITING) {
+    // the healthy period: every canary slot's task is ready (running, healthy), else it restarts
+    const unready = [...updated].filter((k) => {
+      const fresh = slots.get(k)?.fresh;
+      return !fresh || !taskIsReady(fresh, requireHealth);
+    });
+    if (unready.length > 0) {
+      if (st.canarySince !== isoTime(now)) {
+        st.canarySince = isoTime(now);
+        st.message = `canary: ${unready.length} of ${updated.size} canary task(s) not ready; waiting for promotion (${promoteHint})`;
+        changed = true;
+      }
+      return result();
+    }
+    if (st.message !== waitingMessage) {
+      st.message = waitingMessage; // ready again
+      changed = true;
+    }
     const since = st.canarySince ? Date.parse(st.canarySince) : now;
     if (cfg.autoPromoteMs !== undefined && now - since >= cfg.autoPromoteMs) {
       st.state = UpdateState.UPDATING;
@@ -257,7 +279,7 @@ export function planUpdate(service: Service, tasks: readonly Task[], ctx: Orches
     if (inFlight === 0 && !monitoring && dirty.length > 0) {
       st.state = UpdateState.CANARY_WAITING;
       st.canarySince = isoTime(now);
-      st.message = `canary: first ${updated.size} task(s) healthy; waiting for promotion (shoal service update --promote ${service.spec?.annotations?.name ?? service.id})`;
+      st.message = waitingMessage;
       changed = true;
       if (cfg.autoPromoteMs !== undefined) wakeAt(now + cfg.autoPromoteMs);
     }
