@@ -196,6 +196,12 @@ export class Reconciler {
           .then(() => this.opts.runtime.remove(o.handle))
           .catch((err: unknown) => this.log.warn('stray removal failed', { taskId, err: errorMessage(err) }));
       }
+      // What interrupted work left for tasks no longer assigned (a sandbox without container,
+      // task dirs, pod cgroups): the runtime cleans it, sparing every task assigned now.
+      const keep = new Set(this.runners.keys());
+      void this.opts.runtime.prune?.(keep)
+        .then((ids) => { if (ids.length) this.log.info('pruned leftovers of unassigned tasks', { taskIds: ids }); })
+        .catch((err: unknown) => this.log.warn('runtime prune failed', { err: errorMessage(err) }));
     }
   }
 

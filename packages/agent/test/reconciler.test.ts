@@ -74,6 +74,10 @@ test('a container without a task record is adopted if assigned, removed if not',
   t.is(rec.controller('kept')?.handle?.containerId, h1.containerId);
   t.is(reported.get('kept')?.state, TaskState.RUNNING);
   t.false(runtime.calls.includes('start:kept'), 'the adopted container was not restarted');
+  await waitFor('the runtime pruned leftovers, sparing the assigned task', () => runtime.prunes.length === 1);
+  t.deepEqual(runtime.prunes, [['kept']]);
+  await rec.apply({ complete: true, updated: [makeTask('kept', { status: { state: TaskState.RUNNING } })], removed: [] });
+  t.is(runtime.prunes.length, 1, 'pruned once, after the first complete assignment set');
   await rec.close();
   await db.close();
 });

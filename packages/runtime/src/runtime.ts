@@ -213,6 +213,12 @@ export interface Runtime {
   logs(handle: ContainerHandle, opts?: LogReadOptions): AsyncIterable<LogEntry>;
   /** Containers this runtime instance's owner (node) created, found by label. */
   list(): Promise<OwnedContainer[]>;
+  /**
+   * Removes what interrupted work left on the node for tasks that are neither in `keep` nor
+   * have a container (a sandbox without container, task directories, pod cgroups); returns the
+   * task ids cleaned. Optional: runtimes without host state need none.
+   */
+  prune?(keep: ReadonlySet<string>): Promise<string[]>;
   /** Releases connections and timers. */
   close(): Promise<void>;
 }

@@ -357,3 +357,49 @@ test.serial('a command that does not exist fails start with a readable error, an
   t.false(existsSync(rt.taskDir(s.taskId)));
   t.deepEqual(await existingCgroupDirs(`${cd.cgroupRoot}/${s.taskId}`), []);
 });
+
+test.serial('prune removes what interrupted work left (sandbox without container, task dir, pod cgroup) and spares kept and live tasks', async (t) => {
+  const live = spec({});
+  const hLive = await run(live);
+  const cri = (rt as unknown as { cri: { runtime: (m: string, req: object) => Promise<{ items?: { id: string }[] }> } }).cri;
+  // Prepares interrupted after RunPodSandbox: a sandbox, task dir and pod cgroup, no container.
+  // One is of a task still assigned (in keep: its prepare will be retried), one is not.
+  const kept = spec({});
+  const hKept = await rt.prepare(kept);
+  await cri.runtime('RemoveContainer', { containerId: hKept.containerId });
+  const torn = spec({});
+  const hTorn = await rt.prepare(torn);
+  await cri.runtime('RemoveContainer', { containerId: hTorn.containerId });
+  // A task dir and a pod cgroup of a task that never got a sandbox.
+  const strayId = `stray${process.pid}`;
+  const strayDir = rt.taskDir(strayId);
+  const { mkdir: mk, utimes } = await import('node:fs/promises');
+  await mk(join(strayDir, 'logs'), { recursive: true });
+  await writeFile(join(strayDir, 'logs/container.log'), 'old\n');
+  await utimes(strayDir, new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
+  await mk(`/sys/fs/cgroup/memory${cd.cgroupRoot}/${strayId}`, { recursive: true }).catch(() => undefined);
+  // A fresh task dir (a prepare may be racing with the prune): left alone.
+  const freshId = `fresh${process.pid}`;
+  await mk(join(rt.taskDir(freshId), 'logs'), { recursive: true });
+
+  t.true(existsSync(rt.taskDir(torn.taskId)));
+  t.not((await existingCgroupDirs(`${cd.cgroupRoot}/${torn.taskId}`)).length, 0);
+  const cleaned = await rt.prune(new Set([kept.taskId]));
+  t.deepEqual(cleaned, [strayId, torn.taskId].sort());
+  t.false(existsSync(rt.taskDir(torn.taskId)));
+  t.deepEqual(await existingCgroupDirs(`${cd.cgroupRoot}/${torn.taskId}`), []);
+  const sbs = (await cri.runtime('ListPodSandbox', {})).items ?? [];
+  t.false(sbs.some((s) => s.id === hTorn.sandboxId), 'the torn sandbox is gone');
+  t.true(sbs.some((s) => s.id === hKept.sandboxId), 'the sandbox of a kept task stays');
+  t.true(existsSync(rt.taskDir(kept.taskId)));
+  t.false(existsSync(strayDir));
+  t.deepEqual(await existingCgroupDirs(`${cd.cgroupRoot}/${strayId}`), []);
+  t.true(existsSync(rt.taskDir(freshId)), 'a young task dir is left alone');
+  t.is((await rt.inspect(hLive)).state, 'running', 'a live task is untouched');
+  t.true(existsSync(rt.taskDir(live.taskId)));
+  t.deepEqual(await rt.prune(new Set([kept.taskId])), [], 'nothing more to prune');
+  t.deepEqual(await rt.prune(new Set()), [kept.taskId], 'once no longer kept, its torn sandbox goes too');
+  t.false(existsSync(rt.taskDir(kept.taskId)));
+  await cleanup(hLive);
+  await rm(rt.taskDir(freshId), { recursive: true });
+});

@@ -78,6 +78,12 @@ export class FakeRuntime implements Runtime {
   async status(): Promise<RuntimeStatus> {
     return { ready: true, reason: '', conditions: {} };
   }
+  /** The keep set of each prune call. */
+  readonly prunes: string[][] = [];
+  async prune(keep: ReadonlySet<string>): Promise<string[]> {
+    this.prunes.push([...keep].sort());
+    return [];
+  }
   /** The credentials of each pull, in order. */
   readonly pullAuths: (RegistryAuth | undefined)[] = [];
   async pullImage(ref: string, auth?: RegistryAuth): Promise<string> {

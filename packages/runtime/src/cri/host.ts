@@ -38,6 +38,16 @@ export async function removeCgroupTree(cgroupPath: string): Promise<string[]> {
   return left;
 }
 
+/** Names of the child cgroups of a path, in any hierarchy (pod cgroups under the cgroup root). */
+export async function cgroupChildren(cgroupPath: string): Promise<string[]> {
+  const names = new Set<string>();
+  for (const root of await hierarchyRoots()) {
+    const ents = await readdir(join(root, cgroupPath), { withFileTypes: true }).catch(() => []);
+    for (const e of ents) if (e.isDirectory()) names.add(e.name);
+  }
+  return [...names].sort();
+}
+
 /** Lists the cgroup directories left for a path (for tests and diagnostics). */
 export async function existingCgroupDirs(cgroupPath: string): Promise<string[]> {
   return (await hierarchyRoots()).map((r) => join(r, cgroupPath)).filter((d) => existsSync(d));

@@ -2,7 +2,7 @@
 // One pod sandbox per task. Stateless apart from the gRPC channel: every path is derived from
 // (stateRoot, taskId) and every fact needed later is in CRI labels, so a fresh instance can
 // re-adopt containers after a restart and concurrent calls do not share mutable state.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,7 +19,7 @@ import {
   LOG_FILE, containerConfig, hostsFileContent, normalizeSignal, runtimeHandler, sandboxConfig, validateSpec,
   type HostPaths,
 } from './config.js';
-import { applyUlimits, mountTmpfs, presetPidsLimit, removeCgroupTree, removeTaskDir } from './host.js';
+import { applyUlimits, cgroupChildren, mountTmpfs, presetPidsLimit, removeCgroupTree, removeTaskDir } from './host.js';
 
 export interface CriRuntimeOptions {
   /** containerd's socket: a path or unix:// URL. */
@@ -407,6 +407,48 @@ export class CriRuntime implements Runtime {
         labels,
       };
     });
+  }
+
+  /**
+   * Cleans up after interrupted work (e.g. shoald killed in the middle of prepare): sandboxes of
+   * this node whose task has no container, and task directories and pod cgroups with neither a
+   * container nor a sandbox. Tasks in `keep` (assigned: maybe being prepared right now) and task
+   * directories younger than `minAgeMs` (a prepare racing with us creates its directory before
+   * its sandbox) are left alone.
+   */
+  async prune(keep: ReadonlySet<string>, minAgeMs = 60_000): Promise<string[]> {
+    const withContainer = new Set((await this.listBy({ [LABELS.managed]: 'true' })).map((c) => c.handle.taskId));
+    const sbs = await this.call('prune', 'runtime', 'ListPodSandbox', { filter: { labelSelector: { [LABELS.managed]: 'true' } } });
+    const withSandbox = new Set<string>();
+    const cleaned = new Set<string>();
+    for (const sb of (sbs.items ?? []) as Obj[]) {
+      const labels = (sb.labels ?? {}) as Record<string, string>;
+      const taskId = labels[LABELS.taskId] ?? '';
+      const mine = !this.opts.nodeId || labels[LABELS.nodeId] === this.opts.nodeId;
+      if (!mine || !taskId || keep.has(taskId) || withContainer.has(taskId)) {
+        withSandbox.add(taskId);
+        continue;
+      }
+      await this.removeSandbox(sb.id);
+      cleaned.add(taskId);
+    }
+    const busy = (id: string): boolean => keep.has(id) || withContainer.has(id) || withSandbox.has(id);
+    const tasksDir = join(this.opts.stateRoot, 'tasks');
+    for (const id of await readdir(tasksDir).catch(() => [] as string[])) {
+      if (busy(id)) continue;
+      const st = await stat(join(tasksDir, id)).catch(() => undefined);
+      if (!st || (!cleaned.has(id) && this.opts.now() - st.mtimeMs < minAgeMs)) continue;
+      await removeTaskDir(join(tasksDir, id));
+      cleaned.add(id);
+    }
+    // Pod cgroups: only below a cgroup root of our own (never the hierarchy root's children).
+    const ownRoot = this.opts.cgroupRoot.replace(/\/+$/, '') !== '';
+    for (const id of ownRoot ? await cgroupChildren(this.opts.cgroupRoot) : []) {
+      if (busy(id)) continue;
+      const left = await removeCgroupTree(this.podCgroup(id));
+      if (left.length === 0) cleaned.add(id);
+    }
+    return [...cleaned].sort();
   }
 
   async close(): Promise<void> {
