@@ -240,6 +240,11 @@ export function planUpdate(service: Service, tasks: readonly Task[], ctx: Orches
       return result();
     }
   }
+  if (newFailure && ACTIVE_STATES.has(st.state)) {
+    // tolerated (within max_failure_ratio, or failure action continue): say so
+    st.message = `${rollingBack ? 'rollback' : 'update'} in progress; ${st.failures} task(s) failed, the last ${describeFailure(newFailure, newFailureWhy)}`;
+    changed = true;
+  }
   if (PAUSED_STATES.has(st.state)) return result();
 
   // Canary: hold after the first batch until promoted.
@@ -319,7 +324,7 @@ export function planUpdate(service: Service, tasks: readonly Task[], ctx: Orches
   if (remaining === 0 && inFlight === 0 && !monitoring && !waitingOld && ACTIVE_STATES.has(st.state)) {
     st.state = rollingBack ? UpdateState.ROLLBACK_COMPLETED : UpdateState.COMPLETED;
     st.completedAt = isoTime(now);
-    st.message = rollingBack ? 'rollback completed' : 'update completed';
+    st.message = `${rollingBack ? 'rollback' : 'update'} completed${st.failures > 0 ? ` with ${st.failures} failed task(s)` : ''}`;
     changed = true;
   }
   return result();

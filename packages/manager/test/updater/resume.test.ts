@@ -108,8 +108,13 @@ for (const order of [UpdateOrder.STOP_FIRST, UpdateOrder.START_FIRST]) {
     const sim = new UpdateSim({ replicas: 4, update: { parallelism: 2, order, failureAction: UpdateFailureAction.CONTINUE_ON_FAILURE } });
     sim.behaviour('app:bad', { kind: 'exitAfter', ms: 400 });
     sim.updateImage('app:bad');
-    sim.runUntil([UpdateState.COMPLETED]);
+    let midway = '';
+    sim.runUntil([UpdateState.COMPLETED], 600_000, () => {
+      if (sim.service.updateStatus!.state === UpdateState.UPDATING && sim.service.updateStatus!.failures > 0) midway ||= sim.service.updateStatus!.message;
+    });
+    t.regex(midway, /^update in progress; [12] task\(s\) failed, the last task t\d+ \(task: non-zero exit \(2\)\)$/);
     t.is(sim.service.updateStatus!.failures, 4);
+    t.is(sim.service.updateStatus!.message, 'update completed with 4 failed task(s)');
     t.is(sim.createsBySlot.size, 4);
   });
 }
@@ -134,6 +139,7 @@ test('max failure ratio: 1 of 4 failing is within 0.25, 2 of 4 exceed it and pau
   const one = run(1);
   t.is(one.service.updateStatus!.state, UpdateState.COMPLETED);
   t.is(one.service.updateStatus!.failures, 1);
+  t.is(one.service.updateStatus!.message, 'update completed with 1 failed task(s)');
   const two = run(2);
   t.is(two.service.updateStatus!.state, UpdateState.PAUSED);
   t.is(two.service.updateStatus!.failures, 2);
