@@ -2,7 +2,9 @@
 // gRPC on loopback) against a 3-member etcd (Debian's etcd-server) on the same machine.
 // Measures committed durable writes/s and commit latency with 1 and 64 concurrent clients
 // (256-byte values), and leader failover time after SIGKILL of the leader.
-//   npm run bench -- raft [--seconds 8] [--trials 20] [--no-etcd]
+//   npm run bench -- raft [--seconds 8] [--trials 20] [--warmup 5] [--no-etcd]
+// Each system first runs --warmup seconds of 64-client writes that are not measured (Node's JIT
+// and the page cache warm up; on a loaded machine a cold Node process is several times slower).
 // Prints one JSON line per measurement; the last line is the summary.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,6 +20,7 @@ function opt(name: string, def: number): number {
 }
 const seconds = opt('seconds', 8);
 const trials = opt('trials', 20);
+const warmup = opt('warmup', 5);
 const withEtcd = !process.argv.includes('--no-etcd');
 const print = (o: object): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
 
@@ -36,6 +39,10 @@ async function measure(t: Target): Promise<Summary> {
   try {
     await t.start();
     await waitHealthy(t);
+    if (warmup > 0) {
+      const w = await runLoad(t, 64, warmup, 0);
+      print({ bench: 'raft', system: t.name, measure: 'warmup', ...w });
+    }
     const c1 = await runLoad(t, 1, seconds);
     print({ bench: 'raft', system: t.name, measure: 'writes', ...c1 });
     const c64 = await runLoad(t, 64, seconds);
@@ -83,7 +90,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-raft-'));
 let exitCode = 0;
 try {
-  print({ bench: 'raft', params: { seconds, trials, value_bytes: 256, members: 3, tick_ms: 100, election_ticks: 10 }, machine: machine() });
+  print({ bench: 'raft', params: { seconds, trials, warmup_seconds: warmup, value_bytes: 256, members: 3, tick_ms: 100, election_ticks: 10 }, machine: machine() });
   const shoal = await measure(new ShoalTarget(join(dir, 'shoal'), 27101 + Math.floor(Math.random() * 500) * 4));
   let etcd: Summary | null = null;
   const bin = withEtcd ? findEtcd() : undefined;
