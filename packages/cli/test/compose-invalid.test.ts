@@ -29,6 +29,8 @@ const cases: Array<[file: string, line: number, col: number, path: string, reaso
   ['canary-unknown-key.yml', 8, 11, 'services.web.deploy.update_config.x-shoal.promote_after', /^unknown key/],
   ['global-with-replicas.yml', 6, 17, 'services.web.deploy.replicas', /^replicas cannot be used with mode global$/],
   ['duplicate-key.yml', 4, 3, '', /^invalid YAML: Map keys must be unique/],
+  ['healthy-without-healthcheck.yml', 6, 20, 'services.web.depends_on.db.condition', /^service "web" depends on "db" being healthy, but "db" has no healthcheck$/],
+  ['healthy-healthcheck-disabled.yml', 6, 20, 'services.web.depends_on.db.condition', /^service "web" depends on "db" being healthy, but "db" has no healthcheck \(it is disabled\)$/],
 ];
 
 for (const [file, line, col, path, reason] of cases) {

@@ -115,7 +115,8 @@ export interface ServiceModel extends At {
   secrets: FileRefModel[];
   configs: FileRefModel[];
   deploy: DeployModel;
-  dependsOn: Array<At & { name: string; condition: DependsCondition }>;
+  /** conditionAt: where `condition:` was written (absent for the short syntax) */
+  dependsOn: Array<At & { name: string; condition: DependsCondition; conditionAt?: At }>;
   /** keys present that stack deploy ignores */
   unsupported: string[];
   deprecated: string[];

@@ -211,14 +211,23 @@ export function serviceNetworks(n: LNode, path: string): ServiceNetworkModel[] {
 
 const CONDITIONS = ['service_started', 'service_healthy', 'service_completed_successfully'] as const;
 
-export function dependsOn(n: LNode, path: string): Array<{ name: string; condition: DependsCondition; pos: LNode['pos']; path: string }> {
+type DependsOn = { name: string; condition: DependsCondition; pos: LNode['pos']; path: string; conditionAt?: { pos: LNode['pos']; path: string } };
+
+export function dependsOn(n: LNode, path: string): DependsOn[] {
   if (n.kind === 'seq') return n.items.map((it, i) => ({ name: str(it, `${path}[${i}]`), condition: 'service_started' as const, pos: it.pos, path: `${path}[${i}]` }));
   const m = asMap(n, path);
   return [...m.entries].map(([name, e]) => {
     const q = `${path}.${name}`;
-    let condition: DependsCondition = 'service_started';
-    fields(e.value, q, { condition: (v, p) => (condition = oneOf(v, p, CONDITIONS)), restart: (v, p) => void bool(v, p), required: (v, p) => void bool(v, p) });
-    return { name, condition, pos: e.keyPos, path: q };
+    const d: DependsOn = { name, condition: 'service_started', pos: e.keyPos, path: q };
+    fields(e.value, q, {
+      condition: (v, p) => {
+        d.condition = oneOf(v, p, CONDITIONS);
+        d.conditionAt = { pos: v.pos, path: p };
+      },
+      restart: (v, p) => void bool(v, p),
+      required: (v, p) => void bool(v, p),
+    });
+    return d;
   });
 }
 

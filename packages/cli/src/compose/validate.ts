@@ -226,6 +226,15 @@ function crossCheck(p: ProjectModel, root: LMap): void {
     for (const r of s.secrets) if (!p.secrets.has(r.source)) throw new ComposeError(r.pos, r.path, `service "${s.name}" refers to undefined secret "${r.source}"`);
     for (const r of s.configs) if (!p.configs.has(r.source)) throw new ComposeError(r.pos, r.path, `service "${s.name}" refers to undefined config "${r.source}"`);
     for (const d of s.dependsOn) if (!names.has(d.name)) throw new ComposeError(d.pos, d.path, `service "${s.name}" depends on undefined service "${d.name}"`);
+    for (const d of s.dependsOn) {
+      if (d.condition !== 'service_healthy') continue;
+      const h = p.services.find((x) => x.name === d.name)?.healthcheck;
+      // as Docker Compose: waiting for "healthy" needs a healthcheck on the dependency
+      if (!h || h.disable) {
+        const at = d.conditionAt ?? d;
+        throw new ComposeError(at.pos, at.path, `service "${s.name}" depends on "${d.name}" being healthy, but "${d.name}" has no healthcheck${h?.disable ? ' (it is disabled)' : ''}`);
+      }
+    }
     if (s.deploy.endpointMode === 'dnsrr') {
       const ing = s.ports.find((x) => x.mode === 'ingress');
       if (ing) throw new ComposeError(ing.pos, ing.path, 'a port published in ingress mode cannot be used with endpoint_mode: dnsrr (use mode: host)');
