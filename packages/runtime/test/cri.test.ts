@@ -403,3 +403,21 @@ test.serial('prune removes what interrupted work left (sandbox without container
   await cleanup(hLive);
   await rm(rt.taskDir(freshId), { recursive: true });
 });
+
+test.serial('the memory limit is enforced: the container is OOMKilled (137)', async (t) => {
+  const oom = await run(spec({ resources: { memoryBytes: 16 << 20 }, command: ['sh', '-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived'] }));
+  const i = await waitFor('the memory hog to be killed', async () => { const x = await rt.inspect(oom); return x.state === 'exited' && x; }, 30_000);
+  t.like(i, { exitCode: 137, reason: 'OOMKilled' });
+  t.notRegex(await logText(oom), /survived/);
+  await cleanup(oom);
+});
+
+test.serial('remove of a running container (never stopped) kills it and removes everything', async (t) => {
+  const s = spec({});
+  const h = await run(s);
+  t.is((await rt.inspect(h)).state, 'running');
+  await timed('remove', () => rt.remove(h));
+  t.false((await rt.list()).some((c) => c.handle.taskId === s.taskId));
+  t.false(existsSync(rt.taskDir(s.taskId)));
+  t.deepEqual(await existingCgroupDirs(`${cd.cgroupRoot}/${s.taskId}`), []);
+});

@@ -344,7 +344,13 @@ export class CriRuntime implements Runtime {
     try {
       await this.cri.runtime('RemoveContainer', { containerId: handle.containerId });
     } catch (e) {
-      if (!isNotFound(e)) throw fromGrpcError('remove', e, `task ${handle.taskId}`);
+      if (!isNotFound(e)) {
+        // "container is still running, to stop first": a caller that did not stop, or a stop
+        // whose exit containerd had not yet recorded. Kill and retry once.
+        if (!/still running/i.test(String((e as { details?: unknown }).details ?? (e as Error).message))) throw fromGrpcError('remove', e, `task ${handle.taskId}`);
+        await this.call('remove', 'runtime', 'StopContainer', { containerId: handle.containerId, timeout: 0 }, `task ${handle.taskId}`);
+        await this.call('remove', 'runtime', 'RemoveContainer', { containerId: handle.containerId }, `task ${handle.taskId}`);
+      }
     }
     await this.removeSandbox(handle.sandboxId);
     // CRI leaves the pod cgroup directories and the log files behind.
