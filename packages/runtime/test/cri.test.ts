@@ -421,3 +421,17 @@ test.serial('remove of a running container (never stopped) kills it and removes 
   t.false(existsSync(rt.taskDir(s.taskId)));
   t.deepEqual(await existingCgroupDirs(`${cd.cgroupRoot}/${s.taskId}`), []);
 });
+
+test.serial('tasks on one node reach each other over the node bridge (CNI)', async (t) => {
+  const srv = await run(spec({ command: ['sh', '-c', 'mkdir -p /tmp/www && echo hello-from-srv > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www'] }));
+  const cli = await run(spec({}));
+  const ip = (await rt.exec(srv, ['sh', '-c', "ip -o -4 addr show eth0 | awk '{print $4}' | cut -d/ -f1"], 5000)).stdout.trim();
+  t.regex(ip, /^10\.213\.\d+\.\d+$/);
+  // busybox 1.35: no `wget -T` (it crashes); ExecSync's timeout bounds it.
+  const body = await waitFor('the server to answer', async () => {
+    const r = await rt.exec(cli, ['wget', '-q', '-O', '-', `http://${ip}:8080/`], 5000);
+    return r.exitCode === 0 && r.stdout;
+  }, 20_000);
+  t.is(body.trim(), 'hello-from-srv');
+  await Promise.all([cleanup(srv), cleanup(cli)]);
+});
