@@ -10,7 +10,8 @@ import { NodeRole, type grpc, type NodeDescription } from '@shoal/api';
 import type { Runtime } from '@shoal/runtime';
 import type { DaemonConfig } from './config.js';
 import { writeFileAtomic, writeIdentity, type NodeIdentityFile } from './identity.js';
-import { checkMembership, currentRole, raftJoin } from './join.js';
+import { checkMembership, currentRole, raftJoin, raftLeave } from './join.js';
+import { dropNodeState, LeaveError, MANAGER_REFUSAL, removePidFile, writePidFile } from './leave.js';
 import { errorMessage, type Logger } from './log.js';
 import { createManager, type ManagerHandle, type ManagerServices, type RaftPeer } from './manager-host.js';
 import { agentRegistry, MetricsServer, registrySource, type MetricsSource } from './metrics.js';
@@ -62,6 +63,8 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   private switching = false;
   /** after a demotion: do not act on role MANAGER until the managers have recorded role WORKER */
   private awaitWorkerRecord = false;
+  /** a leave is under way: the raft removal it causes is not a demotion */
+  private leaving = false;
   readonly log: Logger;
 
   constructor(readonly opts: DaemonOptions) {
@@ -100,6 +103,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       }
     }
 
+    writePidFile(c.dataDir);
     this.runtime = this.opts.runtime ?? createRuntime(c, id.nodeId);
 
     // Every node's TCP server carries the manager's services as lazy stand-ins (UNAVAILABLE while
@@ -167,7 +171,51 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     await step('manager', () => this.manager?.stop());
     await step('grpc server', () => stopServer(this.servers?.tcp));
     await step('runtime', () => this.runtime?.close());
+    removePidFile(this.opts.config.dataDir);
     log.info('stopped');
+  }
+
+  /**
+   * Leave the swarm (shoald leave): a manager (only with force) leaves raft through the leader,
+   * then the node stops its agent and manager, removes its task containers and drops its node
+   * state (identity, task db, raft state) so that the data dir can join again as a new node. The
+   * managers see the node go DOWN; `shoal node rm` removes it. Rejects, changing nothing, when
+   * the leave is refused.
+   */
+  async leave(force: boolean): Promise<void> {
+    const { config: c, identity: id } = this.opts;
+    if (this.stopping || this.leaving) throw new LeaveError('the node is already stopping');
+    if (this.switching) throw new LeaveError('the node is changing role; try again');
+    if (this.isManager && !force) throw new LeaveError(MANAGER_REFUSAL);
+    this.leaving = true;
+    try {
+      if (this.isManager && id.raftId) {
+        this.log.warn('leaving the swarm: removing this manager from raft', { raftId: id.raftId });
+        await raftLeave([...new Set([...this.managerAddrs().filter((a) => a !== id.addrs.advertise), id.addrs.advertise])], id.raftId, this.log);
+      }
+    } catch (err) {
+      this.leaving = false;
+      throw new LeaveError(`leaving raft failed: ${errorMessage(err)}`);
+    }
+    this.log.info('leaving the swarm', { nodeId: id.nodeId, role: id.role });
+    const runtime = this.runtime;
+    this.runtime = undefined;
+    await this.stop();
+    if (runtime) {
+      // as docker swarm leave: the node's task containers go with it
+      try {
+        for (const ctr of await runtime.list()) {
+          await runtime.stop(ctr.handle).catch(() => {});
+          await runtime.remove(ctr.handle).catch(() => {});
+        }
+        await runtime.prune?.(new Set());
+      } catch (err) {
+        this.log.warn('removing task containers failed', { err: errorMessage(err) });
+      }
+      await runtime.close().catch(() => {});
+    }
+    dropNodeState(c.dataDir);
+    this.log.info('left the swarm', { nodeId: id.nodeId });
   }
 
   // ---------------------------------------------------------------- manager side and roles
@@ -217,7 +265,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
    * worker with the same node id. Removed from the cluster too: exit.
    */
   private async onRaftRemoved(m: ManagerHandle, message: string): Promise<void> {
-    if (this.stopping || this.manager !== m) return;
+    if (this.stopping || this.leaving || this.manager !== m) return;
     const id = this.opts.identity;
     const others = this.managerAddrs().filter((a) => a !== id.addrs.advertise);
     const mem = others.length ? await checkMembership(others, id.nodeId, this.log, 10_000, this.renewal()) : { state: 'unknown' as const, message: 'no other manager' };

@@ -17,6 +17,8 @@ import {
   type RaftMembersRequest,
   type RaftMembersResponse,
   type RaftJoinResponse,
+  type RaftLeaveRequest,
+  type RaftLeaveResponse,
 } from '@shoal/api';
 import { errorMessage, type Logger } from './log.js';
 import { sleep, unary } from './rpc.js';
@@ -124,6 +126,41 @@ export async function raftJoin(addrs: readonly string[], nodeId: string, adverti
     }
   }
   throw new ShoalError('Unavailable', `could not join raft within ${deadlineMs} ms: ${errorMessage(last)}`, { cause: last });
+}
+
+/**
+ * Removes raft member `raftId` through the leader (Raft.Leave, the same removal as a demotion's),
+ * asking the managers at `addrs` who leads. Raft refuses a removal that would lose quorum.
+ */
+export async function raftLeave(addrs: readonly string[], raftId: number, log: Logger, deadlineMs = 30_000): Promise<void> {
+  const until = Date.now() + deadlineMs;
+  const known = [...addrs];
+  let last: unknown;
+  for (let attempt = 0; Date.now() < until; attempt++) {
+    const via = known[attempt % known.length]!;
+    let target = via;
+    try {
+      const leader = await findLeader(via);
+      if (leader) target = leader;
+      if (leader && !known.includes(leader)) known.push(leader);
+    } catch (err) {
+      last = err;
+    }
+    const client = createClient(RaftClient, target);
+    try {
+      await unary<RaftLeaveRequest, RaftLeaveResponse>((r, m, o, cb) => client.leave(r, m, o, cb), { raftId }, RPC_MS);
+      log.info('left raft', { via: target, raftId });
+      return;
+    } catch (err) {
+      last = err;
+      if (err instanceof ShoalError && (err.code === 'FailedPrecondition' || err.code === 'PermissionDenied' || err.code === 'InvalidArgument')) throw err;
+      log.warn('raft leave not accepted yet; retrying', { addr: target, err: errorMessage(err) });
+      await sleep(Math.min(2_000, 100 * 2 ** Math.min(attempt, 5)));
+    } finally {
+      client.close();
+    }
+  }
+  throw new ShoalError('Unavailable', `could not leave raft within ${deadlineMs} ms: ${errorMessage(last)}`, { cause: last });
 }
 
 /** The leader's address according to the manager at `addr` (Raft.Members), if it knows one. */

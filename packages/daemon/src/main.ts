@@ -3,12 +3,15 @@
 //   shoald init [flags]                  start a new cluster: the first manager (and its agent)
 //   shoald join --token T [flags] ADDR…  join a cluster as a manager or a worker (by the token)
 //   shoald run --data-dir DIR [flags]    restart a node from its data dir (also: shoald --data-dir DIR)
+//   shoald leave --data-dir DIR [--force] the node running on DIR leaves the swarm (see leave.ts)
 import { Command, Option } from 'commander';
 import { runCommand, initCommand, joinCommand } from './commands.js';
 import { ConfigError, DEFAULTS, type RawFlags } from './config.js';
 import type { Daemon } from './daemon.js';
 import { IdentityError } from './identity.js';
 import { RemovedError } from './daemon.js';
+import { LEAVE_SIGNAL, LeaveError, leaveCommand, takeLeaveRequest, writeLeaveResult } from './leave.js';
+import { daemonLogger, errorMessage } from './log.js';
 import { ShoalError } from '@shoal/api';
 
 function collect(v: string, prev: string[] = []): string[] {
@@ -61,6 +64,21 @@ async function serve(make: () => Promise<Daemon>): Promise<void> {
     shutdown('fatal error', exitCode);
   });
   watchParent(() => shutdown('parent process exited', 0));
+  // `shoald leave` writes its request into the data dir, then signals
+  let leaving = false;
+  process.on(LEAVE_SIGNAL, () => {
+    const req = takeLeaveRequest(daemon.opts.config.dataDir);
+    if (!req || leaving) return;
+    leaving = true;
+    daemon.leave(req.force).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        leaving = false;
+        daemon.log.warn('leave refused', { err: errorMessage(err) });
+        writeLeaveResult(daemon.opts.config.dataDir, errorMessage(err));
+      },
+    );
+  });
   try {
     await daemon.start();
   } catch (err) {
@@ -85,7 +103,7 @@ function watchParent(onGone: () => void): void {
 }
 
 function die(err: unknown): never {
-  const known = err instanceof ConfigError || err instanceof IdentityError || err instanceof RemovedError || err instanceof ShoalError;
+  const known = err instanceof LeaveError || err instanceof ConfigError || err instanceof IdentityError || err instanceof RemovedError || err instanceof ShoalError;
   const msg = err instanceof Error ? err.message : String(err);
   process.stderr.write(`shoald: ${msg}\n`);
   if (!known && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
@@ -108,6 +126,22 @@ export function buildProgram(): Command {
   withNodeFlags(program.command('run').description('restart a node from its data dir'), { creating: false }).action((flags: RawFlags) =>
     serve(() => runCommand(flags)),
   );
+  program
+    .command('leave')
+    .description('the node running on the data dir leaves the swarm (a manager only with --force)')
+    .option('--data-dir <dir>', `node state directory (default ${DEFAULTS.dataDir})`)
+    .option('-f, --force', 'leave even if this node is a manager (it leaves raft first)')
+    .action(async (flags: { dataDir?: string; force?: boolean }) => {
+      const dataDir = flags.dataDir ?? DEFAULTS.dataDir;
+      const log = daemonLogger({ component: 'shoald-leave' }, { level: 'warn' });
+      try {
+        const nodeId = await leaveCommand(dataDir, flags.force === true, log);
+        process.stdout.write(`Node ${nodeId} left the swarm.\n`);
+        process.exit(0);
+      } catch (err) {
+        die(err);
+      }
+    });
   // plain `shoald --data-dir DIR` is `shoald run`
   withNodeFlags(program, { creating: false }).action((flags: RawFlags) => {
     if (!flags.dataDir) {

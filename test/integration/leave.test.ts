@@ -1,0 +1,75 @@
+// `shoald leave` (what `shoal swarm leave` runs) on a real multi-process hollow cluster: a worker
+// leaves (its process exits 0 and its data dir forgets the node), the managers mark it DOWN and
+// replace its tasks, and it can join again as a new node; a manager is refused without --force.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import test from 'ava';
+import { NodeState } from '@shoal/api';
+import { observed, replicatedSpec, REPO_ROOT, shoaldCommand, slotReport } from '@shoal/testkit';
+import { useCluster, waitRunning } from './_cluster.js';
+
+const cluster = useCluster(test, { managers: 1, workers: 2, runtime: 'hollow', heartbeatPeriod: '500ms' });
+
+function shoaldLeave(dataDir: string, force = false): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...shoaldCommand(), 'leave', '--data-dir', dataDir, ...(force ? ['--force'] : [])], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+test.serial('a manager is refused without --force: exit 1, one line, still running', async (t) => {
+  const c = cluster();
+  const m = c.managers()[0]!;
+  const r = await shoaldLeave(m.dataDir);
+  t.is(r.code, 1, r.stderr);
+  t.is(r.stderr, 'shoald: leaving would remove a manager; demote it first (shoal node demote) or use --force\n');
+  t.true(m.running);
+  t.truthy(m.nodeId());
+});
+
+test.serial('a worker leaves: exits 0, forgets its identity, is marked DOWN, its tasks are replaced; it joins again as a new node', async (t) => {
+  const c = cluster();
+  const api = c.api;
+  const res = await api.createService({ spec: replicatedSpec('leaver', 4) });
+  const sid = res.service!.id;
+  const { report } = await waitRunning(api, sid, 4, 60_000, 'leaver');
+  const w = c.workers().find((x) => report.byNode[x.nodeId()!]) ?? c.workers()[0]!;
+  const oldId = w.nodeId()!;
+
+  const r = await shoaldLeave(w.dataDir);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, new RegExp(`Node ${oldId} left the swarm`));
+  const exit = await w.waitExit(30_000);
+  t.is(exit.code, 0, w.tailText(20));
+  t.false(existsSync(join(w.dataDir, 'node.json')));
+  t.false(existsSync(join(w.dataDir, 'agent')));
+
+  await c.waitFor(`${w.name} is marked DOWN`, async () => {
+    const n = (await api.getNode({ nodeId: oldId })).node;
+    return observed(n?.status?.state === NodeState.NODE_DOWN, NodeState[n?.status?.state ?? 0]);
+  }, 30_000);
+  await c.waitFor(`leaver: 4 RUNNING, none on ${oldId}`, async () => {
+    const s = await slotReport(api, sid);
+    return observed(s.running === 4 && s.desired === 4 && !s.byNode[oldId], s, s);
+  }, 60_000);
+
+  const tokens = await c.joinTokens();
+  w.join(tokens.worker, c.liveManagerAddrs());
+  const newId = await c.waitFor(`${w.name} joins again`, async () => {
+    const id = w.nodeId();
+    if (!id) return observed<string>(false, 'no node.json yet');
+    const n = (await api.getNode({ nodeId: id }).catch(() => ({ node: undefined }))).node;
+    return observed(n?.status?.state === NodeState.NODE_READY, NodeState[n?.status?.state ?? 0], id);
+  }, 60_000);
+  t.truthy(newId);
+  t.not(newId, oldId);
+  // the old node stays listed (DOWN) until `shoal node rm`
+  await api.removeNode({ nodeId: oldId, force: false });
+  t.false((await api.listNodes({})).nodes.some((n) => n.id === oldId));
+});
