@@ -43,7 +43,7 @@ export interface SessionOptions {
   clock: Clock;
   logger: Logger;
   random?: () => number;
-  /** Reconnect backoff (defaults 100 ms doubling up to 10 s, with jitter). */
+  /** Reconnect backoff (defaults 100 ms doubling up to 10 s or the heartbeat period if shorter, with jitter). */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
   /** Deadline of unary calls and of the session's first message (default 10 s). */
@@ -146,7 +146,9 @@ export class Session {
       if (outcome.established) attempt = 0;
       const from = addr;
       if (outcome.failover) addr = this.nextManager(addr);
-      const delay = outcome.immediate ? 0 : backoffMs(attempt++, this.opts.backoffBaseMs ?? 100, this.opts.backoffMaxMs ?? 10_000, this.opts.random);
+      // never wait longer than a heartbeat period: the managers give a node a few periods to come back
+      const maxMs = Math.min(this.opts.backoffMaxMs ?? 10_000, this.heartbeatPeriodMs);
+      const delay = outcome.immediate ? 0 : backoffMs(attempt++, this.opts.backoffBaseMs ?? 100, maxMs, this.opts.random);
       this.log.warn('session ended; reconnecting', { addr: from, next: addr, reason: outcome.reason, delayMs: delay });
       this.setState('backoff');
       await sleep(this.opts.clock, delay, this.stopCtl.signal);

@@ -98,6 +98,24 @@ test('session marks READY; missed heartbeats mark the node DOWN and orphan its t
   t.is(stale.code, 'FailedPrecondition');
 });
 
+test('a new leader gives READY nodes without a session two TTLs to reconnect before marking them DOWN', async (t) => {
+  const clock = new VirtualClock();
+  const state = new MemoryState(clock);
+  await state.update((tx) => ensureCluster(tx, 'c1'));
+  await state.update((tx) =>
+    tx.create('nodes', { id: 'n1', role: NodeRole.WORKER, dataPathAddr: '', status: { state: NodeState.NODE_READY, message: '', addr: '127.0.0.1' } }),
+  );
+  const d = new Dispatcher({ state, clock, newId: () => 'x', heartbeatPeriodMs: 5000 });
+  d.start(); // as on gaining leadership after the old leader died with n1's session
+  t.teardown(() => d.stop());
+  clock.advance(29_000);
+  await new Promise((r) => setTimeout(r, 20));
+  t.is(state.view((tx) => tx.get('nodes', 'n1'))!.status!.state, NodeState.NODE_READY, 'still READY within 2 × 3 periods');
+  clock.advance(1_001);
+  await until('node DOWN', () => state.view((tx) => tx.get('nodes', 'n1'))!.status!.state === NodeState.NODE_DOWN);
+  t.is(state.view((tx) => tx.get('nodes', 'n1'))!.status!.message, 'heartbeat failure');
+});
+
 test('assignments: full set then incremental changes with sequence numbers', async (t) => {
   const { register, cluster, state, openSession, disp } = await setup(t);
   const { nodeId } = await register(cluster.rootCa!.joinTokens!.worker);
@@ -145,7 +163,7 @@ test('assignments: full set then incremental changes with sequence numbers', asy
 });
 
 test('task status updates are batched into few store transactions', async (t) => {
-  const { register, cluster, state, openSession, disp, unary, clock } = await setup(t);
+  const { register, cluster, state, openSession, disp, unary, clock, d } = await setup(t);
   const { nodeId } = await register(cluster.rootCa!.joinTokens!.worker);
   await state.update((tx) => {
     for (let i = 0; i < 20; i++) tx.create('tasks', { id: `t${i}`, serviceId: 's', slot: i + 1, nodeId, desiredState: TaskState.RUNNING, status: { state: TaskState.ASSIGNED, message: '', err: '', health: 0, appliedBy: '' }, networks: [], restartAttempt: 0 });
@@ -157,8 +175,8 @@ test('task status updates are batched into few store transactions', async (t) =>
   const calls = [];
   for (let i = 0; i < 20; i++) calls.push(unary(disp, 'updateTaskStatus', { sessionId, nodeId, updates: [{ taskId: `t${i}`, status: st(TaskState.RUNNING) }] }));
   calls.push(unary(disp, 'updateTaskStatus', { sessionId, nodeId, updates: [{ taskId: 'foreign', status: st(TaskState.FAILED) }, { taskId: 't0', status: st(TaskState.STARTING) }] }));
-  await until('updates queued', () => clock.pending >= 1);
-  await new Promise((r) => setTimeout(r, 100)); // let every request reach the batcher
+  await until('all 21 requests queued in the batcher', () => d.statusRequestsWaiting === 21, 60_000);
+  t.is(clock.pending >= 1, true, 'the batch window is armed');
   clock.advance(50);
   await Promise.all(calls);
   t.is(state.commits - before, 1, 'one store transaction for 21 requests');

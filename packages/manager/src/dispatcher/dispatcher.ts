@@ -81,13 +81,17 @@ export class Dispatcher {
     this.batcher = new StatusBatcher(o.state, this.clock, this.log, o.statusBatchMs ?? 50, o.statusBatchMax ?? 1_000, () => o.metrics?.dispatcherStatusBatches.inc());
   }
 
-  /** Start serving (on gaining leadership): every READY node must reconnect within the TTL. */
+  /**
+   * Start serving (on gaining leadership): every READY node must reconnect within twice the TTL.
+   * The agents of a dead leader only learn of the new one by trying the managers in turn while the
+   * election runs, so they get one TTL more than a node that merely misses heartbeats.
+   */
   start(): void {
     if (this.running) return;
     this.running = true;
     this.unsubscribe = this.o.state.subscribe((c) => this.fanOut(c));
     for (const n of this.o.state.view((tx) => tx.all('nodes'))) {
-      if (n.status?.state === NodeState.NODE_READY && !this.sessions.has(n.id)) this.armExpiry(n.id, undefined);
+      if (n.status?.state === NodeState.NODE_READY && !this.sessions.has(n.id)) this.armExpiry(n.id, undefined, 2);
     }
   }
 
@@ -102,6 +106,11 @@ export class Dispatcher {
     this.expiry.clear();
     await this.batcher.flush().catch(() => undefined);
     this.batcher.cancel();
+  }
+
+  /** UpdateTaskStatus requests waiting for the next status batch */
+  get statusRequestsWaiting(): number {
+    return this.batcher.waiting;
   }
 
   get sessionCount(): number {
@@ -185,8 +194,8 @@ export class Dispatcher {
     return s;
   }
 
-  private armExpiry(nodeId: string, s: SessionEntry | undefined): void {
-    const ttl = this.periodMs * this.grace;
+  private armExpiry(nodeId: string, s: SessionEntry | undefined, ttls = 1): void {
+    const ttl = this.periodMs * this.grace * ttls;
     const timer = this.clock.setTimer(ttl, () => void this.expire(nodeId, s));
     if (s) {
       s.timer?.cancel();

@@ -25,6 +25,11 @@ export class StatusBatcher {
     private readonly onFlush: () => void = () => {},
   ) {}
 
+  /** requests waiting for the next flush */
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
   /** Queue updates; resolves once they are committed. */
   add(nodeId: string, updates: { taskId: string; status: TaskStatus }[]): Promise<void> {
     for (const u of updates) {
