@@ -39,6 +39,30 @@ export function log(msg: string): void {
 export const seconds = (ms: number): number => Math.round(ms) / 1000;
 export const now = (): number => performance.now();
 
+/**
+ * CPU seconds (user + system, including reaped children such as runc and CNI plugins) used so far
+ * by the live processes whose command line contains one of `marks`. Shims that already exited are
+ * not counted, so take both samples while the containers of interest are alive.
+ */
+export function cpuSeconds(marks: string[]): number {
+  const tick = 100; // USER_HZ
+  let total = 0;
+  for (const p of readdirSafe('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+      if (!marks.some((m) => cmd.includes(m))) continue;
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // fields 14..17 (utime, stime, cutime, cstime) are at 11..14 after "pid (comm) "
+      total += (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / tick;
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return Math.round(total * 100) / 100;
+}
+
 type Cleanup = () => Promise<void>;
 const cleanups: Cleanup[] = [];
 let cleaning: Promise<void> | undefined;
@@ -96,6 +120,8 @@ export interface ShoalNode {
   containerd: PrivateContainerd;
   /** number of CRI containers and pod sandboxes containerd has (k8s.io namespace) */
   containerCount(): Promise<number>;
+  /** CPU seconds used so far by shoald, containerd and the live shims (see cpuSeconds) */
+  cpu(): number;
 }
 
 /** One shoald (manager + worker on the CRI runtime) with a private containerd NAME. */
@@ -115,7 +141,8 @@ export async function startShoal(name: string): Promise<ShoalNode> {
     const a = await run('ctr', ['-a', containerd.socket, '-n', 'k8s.io', 'containers', 'ls', '-q'], { timeout: 30_000 });
     return a.stdout.split('\n').filter(Boolean).length;
   };
-  return { cluster, api: cluster.api, containerd, containerCount };
+  const marks = [cluster.dir, `/shoal-test/${name}/`];
+  return { cluster, api: cluster.api, containerd, containerCount, cpu: () => cpuSeconds(marks) };
 }
 
 export function shoalSpec(name: string, replicas: number, env: string[] = []): ServiceSpec {
@@ -171,6 +198,8 @@ export interface Swarm {
   call<T = unknown>(method: string, path: string, body?: unknown, timeoutMs?: number): Promise<T>;
   /** containers of any state that belong to swarm service `serviceId` */
   containerCount(serviceId: string): Promise<number>;
+  /** CPU seconds used so far by dockerd, its containerd and the live shims (see cpuSeconds) */
+  cpu(): number;
 }
 
 function dpkgInstalled(pkg: string): boolean {
@@ -286,6 +315,7 @@ export async function startSwarm(): Promise<Swarm> {
       const list = await engineCall<unknown[]>('GET', `/containers/json?all=1&filters=${filters}`, undefined, 30_000);
       return list.length;
     },
+    cpu: () => cpuSeconds([`${DOCKER_RUN}/`]),
   };
 }
 

@@ -27,6 +27,7 @@ async function shoalRuns(): Promise<Map<number, number>> {
   const node = await startShoal('bench-converge');
   for (const n of NS) {
     const name = `conv-${n}`;
+    const cpu0 = node.cpu();
     const t0 = now();
     const id = (await node.api.createService({ spec: shoalSpec(name, n) })).service!.id;
     await waitFor(`shoal ${name}: ${n} tasks RUNNING`, async () => {
@@ -34,9 +35,10 @@ async function shoalRuns(): Promise<Map<number, number>> {
       return observed(runningOf(tasks) === n, stateCounts(tasks));
     }, PER_N_MS, { intervalMs: 50 });
     const ms = now() - t0;
+    const cpu = Math.round((node.cpu() - cpu0) * 100) / 100;
     out.set(n, ms);
-    console.log(JSON.stringify({ bench: 'converge.run', system: 'shoal', n, s: seconds(ms) }));
-    log(`shoal n=${n}: ${seconds(ms)} s to RUNNING; removing`);
+    console.log(JSON.stringify({ bench: 'converge.run', system: 'shoal', n, s: seconds(ms), cpu_s: cpu }));
+    log(`shoal n=${n}: ${seconds(ms)} s to RUNNING (${cpu} CPU-s in shoald + containerd + shims); removing`);
     const rm = await shoalRemove(node, id, PER_N_MS);
     log(`shoal n=${n}: containers gone ${seconds(rm)} s after remove`);
   }
@@ -49,6 +51,7 @@ async function swarmRuns(): Promise<Map<number, number>> {
   const sw = await startSwarm();
   for (const n of NS) {
     const name = `conv-${n}`;
+    const cpu0 = sw.cpu();
     const t0 = now();
     const { ID: id } = await sw.call<{ ID: string }>('POST', '/services/create', swarmSpec(name, n));
     await waitFor(`swarm ${name}: ${n} tasks running`, async () => {
@@ -56,9 +59,10 @@ async function swarmRuns(): Promise<Map<number, number>> {
       return observed(swarmRunning(tasks) === n, swarmStates(tasks));
     }, PER_N_MS, { intervalMs: 50 });
     const ms = now() - t0;
+    const cpu = Math.round((sw.cpu() - cpu0) * 100) / 100;
     out.set(n, ms);
-    console.log(JSON.stringify({ bench: 'converge.run', system: 'swarm', n, s: seconds(ms) }));
-    log(`swarm n=${n}: ${seconds(ms)} s to running; removing`);
+    console.log(JSON.stringify({ bench: 'converge.run', system: 'swarm', n, s: seconds(ms), cpu_s: cpu }));
+    log(`swarm n=${n}: ${seconds(ms)} s to running (${cpu} CPU-s in dockerd + containerd + shims); removing`);
     const rm = await swarmRemove(sw, id, PER_N_MS);
     log(`swarm n=${n}: containers gone ${seconds(rm)} s after remove`);
   }
