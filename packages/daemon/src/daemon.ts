@@ -186,12 +186,18 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     const { config: c, identity: id } = this.opts;
     if (this.stopping || this.leaving) throw new LeaveError('the node is already stopping');
     if (this.switching) throw new LeaveError('the node is changing role; try again');
-    if (this.isManager && !force) throw new LeaveError(MANAGER_REFUSAL);
+    const raftId = id.raftId ?? 0;
+    if (this.isManager && !force) {
+      const why = this.manager?.removalRefusal?.(raftId);
+      throw new LeaveError(why ? `${MANAGER_REFUSAL}; it would also lose raft quorum (${why})` : MANAGER_REFUSAL);
+    }
+    const voters = this.manager?.voters?.() ?? [];
     this.leaving = true;
     try {
-      if (this.isManager && id.raftId) {
+      // the last voter has no one to tell: the cluster goes with it
+      if (this.isManager && raftId && !(voters.length === 1 && voters[0] === raftId)) {
         this.log.warn('leaving the swarm: removing this manager from raft', { raftId: id.raftId });
-        await raftLeave([...new Set([...this.managerAddrs().filter((a) => a !== id.addrs.advertise), id.addrs.advertise])], id.raftId, this.log);
+        await raftLeave([...new Set([...this.managerAddrs().filter((a) => a !== id.addrs.advertise), id.addrs.advertise])], raftId, this.log);
       }
     } catch (err) {
       this.leaving = false;

@@ -1,13 +1,13 @@
 // `shoald leave --data-dir DIR [--force]`: the running daemon of DIR (found by its pid file)
 // leaves the swarm. The request travels as a file plus a signal, so that only someone who can
 // write the node's data dir and signal its process (the node's owner) can ask:
-//   1. refuse a manager without --force (read from node.json, before anything is sent);
-//   2. write <data-dir>/leave-request.json {force} and send SIGUSR2 to the pid in shoald.pid;
-//   3. the daemon (Daemon.leave) leaves raft if it is a manager, stops, drops its node state and
-//      exits 0 (or writes leave-result.json with the error and carries on);
-//   4. this command waits for the process to go and reports the outcome.
+//   1. write <data-dir>/leave-request.json {force} and send SIGUSR2 to the pid in shoald.pid;
+//   2. the daemon (Daemon.leave) refuses a manager without --force (saying whether quorum would
+//      be lost too) by writing leave-result.json and carrying on; otherwise it leaves raft if it
+//      is a manager, stops, removes its task containers, drops its node state and exits 0;
+//   3. this command waits for the process to go and reports the outcome.
 // With no daemon running, the node state is dropped here (a manager also leaves raft first).
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from './config.js';
 import { readIdentity, writeFileAtomic, type NodeIdentityFile } from './identity.js';
@@ -82,7 +82,7 @@ export function takeLeaveRequest(dataDir: string): { force: boolean } | undefine
 }
 
 export function writeLeaveResult(dataDir: string, error: string): void {
-  writeFileSync(join(dataDir, LEAVE_RESULT_FILE), JSON.stringify({ error }) + '\n');
+  writeFileAtomic(join(dataDir, LEAVE_RESULT_FILE), JSON.stringify({ error }) + '\n');
 }
 
 function refuse(id: NodeIdentityFile, force: boolean): void {
@@ -93,9 +93,9 @@ function refuse(id: NodeIdentityFile, force: boolean): void {
 export async function leaveCommand(dataDir: string, force: boolean, log: Logger, timeoutMs = 60_000): Promise<string> {
   const id = readIdentity(dataDir);
   if (!id) throw new ConfigError(`${dataDir} holds no node identity (node.json): this node is not part of a swarm`);
-  refuse(id, force);
   const pid = runningPid(dataDir);
   if (pid === undefined) {
+    refuse(id, force);
     if (id.role === 'manager' && id.raftId) {
       const others = id.addrs.managers.filter((a) => a !== id.addrs.advertise);
       if (others.length) await raftLeave(others, id.raftId, log);

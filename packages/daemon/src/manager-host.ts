@@ -64,6 +64,10 @@ export interface ManagerHandle {
   removed?: Promise<string>;
   /** the role this node's Node object has in this manager's store (undefined: no such node yet) */
   recordedRole?(): 'manager' | 'worker' | undefined;
+  /** raft voters (this manager's view) */
+  voters?(): number[];
+  /** on the leader: why removing raft member `raftId` would lose quorum (undefined: safe, or not the leader) */
+  removalRefusal?(raftId: number): string | undefined;
 }
 
 // TODO(manager): CA (GetRootCACertificate) and Health are not in Manager.services() yet; until
@@ -92,6 +96,8 @@ export async function createManager(opts: ManagerBootOptions): Promise<ManagerHa
     memberAddrs: () => m.members().map((x) => x.addr).filter(Boolean),
     managerToken: () => m.state.view((tx) => getCluster(tx)?.rootCa?.joinTokens?.manager) || undefined,
     removed: m.removed,
+    voters: () => m.members().filter((x) => !x.learner).map((x) => x.raftId),
+    removalRefusal: (raftId) => (m.isLeader() ? m.raft?.removalRefusal(raftId) : undefined),
     recordedRole: () => {
       const n = m.state.view((tx) => tx.get('nodes', opts.nodeId));
       return n ? (n.role === NodeRole.MANAGER ? 'manager' : 'worker') : undefined;
