@@ -1,6 +1,7 @@
 // `shoald leave` (what `shoal swarm leave` runs) on a real multi-process hollow cluster: a worker
 // leaves (its process exits 0 and its data dir forgets the node), the managers mark it DOWN and
-// replace its tasks, and it can join again as a new node; a manager is refused without --force.
+// replace its tasks, and it can join again as a new node; a manager is refused without --force
+// (through the CLI: `shoal swarm leave` runs `shoald leave`).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,8 +13,12 @@ import { useCluster, waitRunning } from './_cluster.js';
 const cluster = useCluster(test, { managers: 1, workers: 2, runtime: 'hollow', heartbeatPeriod: '500ms' });
 
 function shoaldLeave(dataDir: string, force = false): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return run([...shoaldCommand(), 'leave', '--data-dir', dataDir, ...(force ? ['--force'] : [])]);
+}
+
+function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...shoaldCommand(), 'leave', '--data-dir', dataDir, ...(force ? ['--force'] : [])], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
@@ -23,10 +28,20 @@ function shoaldLeave(dataDir: string, force = false): Promise<{ code: number | n
   });
 }
 
-test.serial('a manager is refused without --force: exit 1, one line, still running', async (t) => {
+/** `shoal swarm leave …` from the sources, running shoald from its sources too */
+function shoalSwarmLeave(dataDir: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return run([...TSX, join(REPO_ROOT, 'packages/cli/src/main.ts'), 'swarm', 'leave', '--data-dir', dataDir], {
+    SHOALD_BIN: join(REPO_ROOT, 'packages/daemon/src/main.ts'),
+    NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} ${TSX.join(' ')}`.trim(),
+  });
+}
+
+const TSX = ['--import', 'tsx', '--conditions=shoal-src'];
+
+test.serial('shoal swarm leave on a manager without --force is refused: exit 1, one line, still running', async (t) => {
   const c = cluster();
   const m = c.managers()[0]!;
-  const r = await shoaldLeave(m.dataDir);
+  const r = await shoalSwarmLeave(m.dataDir);
   t.is(r.code, 1, r.stderr);
   // the only manager: it says that the cluster would lose its quorum too
   t.regex(r.stderr, /^shoald: leaving would remove a manager; demote it first \(shoal node demote\) or use --force; it would also lose raft quorum \(raft member \d+ is the last voter\)\n$/);

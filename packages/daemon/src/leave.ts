@@ -57,7 +57,18 @@ export function runningPid(dataDir: string): number | undefined {
     return undefined;
   }
   if (!Number.isInteger(pid) || pid <= 1) return undefined;
-  return alive(pid) ? pid : undefined;
+  return alive(pid) && isShoald(pid) ? pid : undefined;
+}
+
+/** A pid file left by a killed daemon may name a reused pid: signal only a shoald (where /proc tells). */
+function isShoald(pid: number): boolean {
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return !existsSync('/proc/self/cmdline');
+  }
+  return /shoald|daemon/.test(cmdline);
 }
 
 function alive(pid: number): boolean {
