@@ -248,7 +248,8 @@ export class Manager {
       apply: (entries: Entry[]) => {
         for (const e of entries) this.store.apply(e.data, e.index);
       },
-      snapshot: () => this.store.snapshot(),
+      // captured now, encoded between other work: 100,000 tasks take seconds to encode
+      snapshot: () => this.store.snapshotInSlices(() => new Promise((resolve) => setImmediate(resolve))),
       restore: (data) => this.store.restore(data),
     };
     const raft = await RaftNode.start({

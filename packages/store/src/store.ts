@@ -4,7 +4,7 @@ import { ShoalError } from '@shoal/api';
 import { applyEntry } from './apply.js';
 import { encodeEntry } from './codec.js';
 import { LocalProposer, type Applier, type Proposer } from './proposer.js';
-import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
+import { decodeSnapshot, encodeSnapshot, encodeSnapshotInSlices } from './snapshot.js';
 import { Tx } from './tx.js';
 import { ReadView, emptyState, type StoreState } from './view.js';
 import { WatchHub, type CommitEvent, type WatchOptions, type Watcher } from './watch.js';
@@ -155,6 +155,14 @@ export class Store implements Applier {
   /** Deterministic bytes of every table and the last applied index. */
   snapshot(): Uint8Array {
     return encodeSnapshot(this.state);
+  }
+
+  /**
+   * The same bytes as snapshot(), of the state as it is at the call, encoded in slices with
+   * `pause()` (e.g. a setImmediate) awaited between them: commits may go on meanwhile.
+   */
+  snapshotInSlices(pause: () => Promise<void>, every?: number): Promise<Uint8Array> {
+    return encodeSnapshotInSlices(this.state, pause, every);
   }
 
   /**

@@ -66,6 +66,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   private wake: (() => void) | undefined;
   private loopDone: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** the snapshot being encoded and written, if any */
+  private snapshotting: Promise<void> | undefined;
   private fatal: Error | undefined;
   private forwardClients = new Map<string, RaftClient>();
   private lastLeader: NodeId = NONE;
@@ -390,7 +392,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     if (!applyFirst) await this.applyEntries(rd.committedEntries);
     for (const rs of rd.readStates) this.reads.readState(rs.context, rs.index, this.applied);
     this.node.advance(rd);
-    await this.maybeSnapshot();
+    this.maybeSnapshot();
   }
 
   /**
@@ -487,14 +489,36 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.log.info('membership changed', { type: ConfChangeType[cc.type], member: cc.nodeId });
   }
 
-  private async maybeSnapshot(): Promise<void> {
-    if (this.applied - this.snapshotIndex < this.o.snapshotEvery) return;
+  /**
+   * Starts a snapshot in the background once snapshotEvery entries were applied since the last
+   * one. What it covers is fixed now (the state machine captures its state synchronously when
+   * snapshot() is called; members and configuration are copied), while encoding and writing run
+   * beside the Ready loop, so that a large state never stops heartbeats and replication.
+   * Storage refuses a snapshot older than the one it has (e.g. one received from the leader).
+   */
+  private maybeSnapshot(): void {
+    if (this.snapshotting || this.applied - this.snapshotIndex < this.o.snapshotEvery) return;
     const index = this.applied;
-    const data = await this.sm.snapshot();
-    const env = encodeEnvelope({ members: this.members, removed: [...this.removed], data });
-    await this.storage.createSnapshot(index, this.node.raft.confState, env, Math.max(0, index - this.o.snapshotKeep));
-    this.snapshotIndex = index;
-    this.log.info('snapshot taken', { index, bytes: env.byteLength });
+    const cs = this.node.raft.confState;
+    const confState = { voters: [...cs.voters], learners: [...cs.learners] };
+    const members = new Map(this.members);
+    const removed = [...this.removed];
+    const started = Date.now();
+    const pending = Promise.resolve(this.sm.snapshot());
+    this.snapshotting = (async () => {
+      try {
+        const data = await pending;
+        const env = encodeEnvelope({ members, removed, data });
+        if (this.stopped) return;
+        await this.storage.createSnapshot(index, confState, env, Math.max(0, index - this.o.snapshotKeep));
+        this.snapshotIndex = Math.max(this.snapshotIndex, index);
+        this.log.info('snapshot taken', { index, bytes: env.byteLength, ms: Date.now() - started });
+      } catch (err) {
+        if (!this.stopped) this.log.warn('snapshot failed; will retry', { index, err: (err as Error).message });
+      } finally {
+        this.snapshotting = undefined;
+      }
+    })();
   }
 
   private maybePromoteLearner(): void {
@@ -694,6 +718,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     for (const c of this.forwardClients.values()) c.close();
     this.notify();
     await this.loopDone;
+    await this.snapshotting;
     const err = this.fatal ?? new RaftError('Unavailable', 'raft node stopped');
     this.proposals.rejectAll(err);
     this.reads.rejectAll(err);
