@@ -52,8 +52,9 @@ export async function waitForDependencies(c: Control, forService: string, deps: 
   const last = new Map<string, string>();
   o.log(`Waiting for ${deps.map((d) => `${d.name} (${d.condition})`).join(', ')} before ${forService}`);
   for (;;) {
-    const { services } = await c.call('listServices', { filters: ListFilters.fromJSON({ idPrefixes: ids }), read: undefined });
+    const { services } = await c.call('listServices', { filters: ListFilters.fromJSON({ idPrefixes: ids }), read: { linearizable: true } }); // a follower may not have applied our writes yet
     const req = ListTasksRequest.fromJSON({});
+    req.read = { linearizable: true };
     req.serviceIds = ids;
     const { tasks } = await c.call('listTasks', req);
     let all = true;

@@ -49,13 +49,16 @@ export async function waitForServices(c: Control, ids: readonly string[], opts: 
   const last = new Map<string, string>();
   let drawn = 0;
   for (;;) {
-    const { services } = await c.call('listServices', { filters: ListFilters.fromJSON({ idPrefixes: ids }), read: undefined });
+    const { services } = await c.call('listServices', { filters: ListFilters.fromJSON({ idPrefixes: ids }), read: { linearizable: true } }); // a follower may not have applied our writes yet
     const req = ListTasksRequest.fromJSON({});
+    req.read = { linearizable: true };
     req.serviceIds = [...ids];
     const { tasks } = await c.call('listTasks', req);
     let done = true;
     const lines: string[] = [];
     const failures: string[] = [];
+    // a service we just created or updated must be listed before it can count as converged
+    if (ids.some((id) => !services.some((x) => x.id === id))) done = false;
     for (const s of services.filter((x) => ids.includes(x.id))) {
       const mode = s.spec?.mode;
       const mine = tasks.filter((t) => t.serviceId === s.id);
