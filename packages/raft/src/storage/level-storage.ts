@@ -2,7 +2,7 @@
 // uncompacted log (loaded at open, bounded by compaction); every write is one atomic batch
 // written with sync: true, so a resolved save() has reached the disk.
 import { Level } from 'level';
-import { limitSize } from '../core/log.js';
+import { entrySize, limitSize } from '../core/log.js';
 import { cloneConfState } from '../core/confchange.js';
 import { RaftError, type ConfState, type Entry, type HardState, type NodeId, type RaftStorageReader, type Snapshot } from '../core/types.js';
 import {
@@ -45,6 +45,12 @@ export class LevelStorage implements RaftStorageReader {
   private offsetTerm = 0;
   /** entries offset+1 .. lastIndex, in order */
   private ents: Entry[] = [];
+  /**
+   * byte positions: pos[i] is the total entrySize() of the log up to and including ents[i], and
+   * basePos that up to the offset; only differences matter (bytesBetween), so they never rebase
+   */
+  private pos: number[] = [];
+  private basePos = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
   private readonly sync: boolean;
@@ -95,6 +101,8 @@ export class LevelStorage implements RaftStorageReader {
       ents.push(decodeEntry(i, v));
     }
     this.ents = ents;
+    this.pos = positions(0, ents);
+    this.basePos = 0;
   }
 
   /**
@@ -167,6 +175,29 @@ export class LevelStorage implements RaftStorageReader {
     return this.snap;
   }
 
+  /**
+   * Total entrySize() of the stored entries (lo, hi], clamped to what is held (offset, lastIndex]:
+   * lets the driver snapshot by accumulated log bytes and not only by entry count.
+   */
+  bytesBetween(lo: number, hi: number): number {
+    const a = Math.max(lo, this.offset);
+    const b = Math.min(hi, this.lastIndex());
+    if (b <= a) return 0;
+    const at = (i: number): number => (i === this.offset ? this.basePos : (this.pos[i - this.offset - 1] as number));
+    return at(b) - at(a);
+  }
+
+  /**
+   * Where to compact when snapshotting at `index` so that at most `keepEntries` entries and at
+   * most `keepBytes` bytes stay behind it (always at least the entry at `index` itself may go;
+   * never below the current offset).
+   */
+  compactionPoint(index: number, keepEntries: number, keepBytes: number): number {
+    let upTo = Math.max(this.offset, index - keepEntries);
+    while (upTo < index && this.bytesBetween(upTo, index) > keepBytes) upTo++;
+    return upTo;
+  }
+
   hardState(): HardState {
     return { ...this.hs };
   }
@@ -184,6 +215,8 @@ export class LevelStorage implements RaftStorageReader {
       let offset = this.offset;
       let offsetTerm = this.offsetTerm;
       let ents = this.ents;
+      let pos = this.pos;
+      let basePos = this.basePos;
       if (snapshot && snapshot.metadata.index > snap.metadata.index) {
         for (const e of ents) ops.push({ type: 'del', key: entryKey(e.index) });
         ops.push({ type: 'put', key: KEY_SNAP_META, value: encodeSnapMeta(snapshot.metadata) });
@@ -192,7 +225,9 @@ export class LevelStorage implements RaftStorageReader {
         offset = snapshot.metadata.index;
         offsetTerm = snapshot.metadata.term;
         ops.push({ type: 'put', key: KEY_OFFSET, value: encodeOffset(offset, offsetTerm) });
+        basePos = pos.length > 0 ? (pos[pos.length - 1] as number) : basePos;
         ents = [];
+        pos = [];
       }
       if (entries.length > 0) {
         let toAdd = entries;
@@ -206,7 +241,9 @@ export class LevelStorage implements RaftStorageReader {
           // entries past the new tail belong to a conflicting suffix: delete them
           for (let i = newLast + 1; i <= last; i++) ops.push({ type: 'del', key: entryKey(i) });
           for (const e of toAdd) ops.push({ type: 'put', key: entryKey(e.index), value: encodeEntry(e) });
-          ents = ents.slice(0, start - offset - 1).concat(toAdd);
+          const keep = start - offset - 1;
+          ents = ents.slice(0, keep).concat(toAdd);
+          pos = pos.slice(0, keep).concat(positions(keep > 0 ? (pos[keep - 1] as number) : basePos, toAdd));
         }
       }
       const hs = hardState ?? this.hs;
@@ -220,6 +257,8 @@ export class LevelStorage implements RaftStorageReader {
       this.offset = offset;
       this.offsetTerm = offsetTerm;
       this.ents = ents;
+      this.pos = pos;
+      this.basePos = basePos;
       this.hs = { ...hs };
     });
   }
@@ -248,7 +287,10 @@ export class LevelStorage implements RaftStorageReader {
       await this.write(ops);
       this.snap = { metadata, data };
       if (upTo > this.offset) {
-        this.ents = this.ents.slice(upTo - this.offset);
+        const drop = upTo - this.offset;
+        this.basePos = this.pos[drop - 1] as number;
+        this.ents = this.ents.slice(drop);
+        this.pos = this.pos.slice(drop);
         this.offset = upTo;
         this.offsetTerm = offsetTerm;
       }
@@ -273,6 +315,16 @@ export class LevelStorage implements RaftStorageReader {
     this.closed = true;
     await this.db.close();
   }
+}
+
+function positions(start: number, ents: Entry[]): number[] {
+  const out: number[] = new Array<number>(ents.length);
+  let p = start;
+  for (let i = 0; i < ents.length; i++) {
+    p += entrySize(ents[i] as Entry);
+    out[i] = p;
+  }
+  return out;
 }
 
 function confStateEmpty(cs: ConfState): boolean {

@@ -86,3 +86,53 @@ test('snapshot and compaction keep a tail; a received snapshot replaces the log'
     await s.close();
   });
 });
+
+test('bytesBetween follows appends, conflicting suffixes, compaction, received snapshots and reopen', async (t) => {
+  await withDir(async (dir) => {
+    const sized = (index: number, term: number, n: number): Entry => ({ index, term, type: EntryType.Normal, data: Buffer.alloc(n, index) });
+    // entrySize is data bytes + 16
+    let s = await LevelStorage.open(dir);
+    t.is(s.bytesBetween(0, 10), 0);
+    await s.save({ term: 1, vote: 1, commit: 0 }, [sized(1, 1, 100), sized(2, 1, 200), sized(3, 1, 300), sized(4, 1, 400)]);
+    t.is(s.bytesBetween(0, 4), 100 + 200 + 300 + 400 + 4 * 16);
+    t.is(s.bytesBetween(1, 3), 200 + 300 + 32);
+    t.is(s.bytesBetween(2, 99), 300 + 400 + 32, 'clamped to the last index');
+    // a conflicting suffix replaces entries 3 and 4 by a single 1,000-byte entry 3
+    await s.save({ term: 2, vote: 2, commit: 0 }, [sized(3, 2, 1000)]);
+    t.is(s.bytesBetween(0, 4), 100 + 200 + 1000 + 48);
+    await s.save(undefined, [sized(4, 2, 10), sized(5, 2, 20)]);
+    t.is(s.bytesBetween(2, 5), 1000 + 10 + 20 + 48);
+    // compaction: the kept entries keep their sizes
+    await s.createSnapshot(4, { voters: [1], learners: [] }, Buffer.from('s'), 2);
+    t.is(s.firstIndex(), 3);
+    t.is(s.bytesBetween(0, 5), 1000 + 10 + 20 + 48, 'compacted entries no longer count');
+    t.is(s.bytesBetween(4, 5), 20 + 16);
+    await s.close();
+    s = await LevelStorage.open(dir);
+    t.is(s.bytesBetween(2, 5), 1000 + 10 + 20 + 48, 'recomputed at open');
+    // a snapshot from the leader replaces the log; later entries count from there
+    await s.save({ term: 3, vote: 2, commit: 10 }, [], { metadata: { index: 10, term: 3, confState: { voters: [1], learners: [] } }, data: Buffer.from('x') });
+    t.is(s.bytesBetween(0, 10), 0);
+    await s.save(undefined, [sized(11, 3, 50), sized(12, 3, 60)]);
+    t.is(s.bytesBetween(0, 12), 50 + 60 + 32);
+    t.is(s.bytesBetween(11, 12), 60 + 16);
+    await s.close();
+  });
+});
+
+test('compactionPoint keeps at most keepEntries and keepBytes behind the snapshot index', async (t) => {
+  await withDir(async (dir) => {
+    const s = await LevelStorage.open(dir);
+    // ten entries of 84 + 16 = 100 bytes each
+    await s.save({ term: 1, vote: 1, commit: 10 }, Array.from({ length: 10 }, (_, i) => ({ index: i + 1, term: 1, type: EntryType.Normal, data: Buffer.alloc(84) })));
+    t.is(s.compactionPoint(10, 5, 1e9), 5, 'bounded by count');
+    t.is(s.compactionPoint(10, 5, 250), 8, 'bounded by bytes: two entries (200 bytes) fit');
+    t.is(s.compactionPoint(10, 5, 0), 10, 'nothing kept');
+    t.is(s.compactionPoint(10, 50, 1e9), 0, 'never below the offset');
+    await s.createSnapshot(10, { voters: [1], learners: [] }, Buffer.from('s'), s.compactionPoint(10, 5, 250));
+    t.is(s.firstIndex(), 9);
+    t.is(s.entries(9, 11, 1e9).length, 2);
+    t.is(s.compactionPoint(10, 50, 1e9), 8, 'never below the current offset');
+    await s.close();
+  });
+});
