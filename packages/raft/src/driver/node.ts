@@ -54,6 +54,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   private readonly heard = new Map<NodeId, number>();
   private applied = 0;
   private snapshotIndex = 0;
+  /** size of the last snapshot taken or installed: the log may grow to this before the next */
+  private lastSnapshotBytes = 0;
   private readonly proposals = new PendingProposals();
   private readonly reads = new PendingReads();
   private appliedWaiters: { index: number; resolve: () => void }[] = [];
@@ -272,6 +274,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     for (const id of [...this.members.keys()]) if (!keep.has(id) || this.removed.has(id)) this.members.delete(id);
     this.applied = snap.metadata.index;
     this.snapshotIndex = snap.metadata.index;
+    this.lastSnapshotBytes = snap.data.byteLength;
   }
 
   /**
@@ -490,14 +493,18 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   }
 
   /**
-   * Starts a snapshot in the background once snapshotEvery entries were applied since the last
-   * one. What it covers is fixed now (the state machine captures its state synchronously when
+   * Starts a snapshot in the background once snapshotEvery entries, or snapshotBytes of entries
+   * (at least as many as the last snapshot held), were applied since the last one. What it covers is fixed now (the state machine captures its state synchronously when
    * snapshot() is called; members and configuration are copied), while encoding and writing run
    * beside the Ready loop, so that a large state never stops heartbeats and replication.
    * Storage refuses a snapshot older than the one it has (e.g. one received from the leader).
    */
   private maybeSnapshot(): void {
-    if (this.snapshotting || this.applied - this.snapshotIndex < this.o.snapshotEvery) return;
+    if (this.snapshotting) return;
+    if (this.applied - this.snapshotIndex < this.o.snapshotEvery) {
+      const bytes = this.storage.bytesBetween(this.snapshotIndex, this.applied);
+      if (bytes < Math.max(this.o.snapshotBytes, this.lastSnapshotBytes)) return;
+    }
     const index = this.applied;
     const cs = this.node.raft.confState;
     const confState = { voters: [...cs.voters], learners: [...cs.learners] };
@@ -510,8 +517,9 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         const data = await pending;
         const env = encodeEnvelope({ members, removed, data });
         if (this.stopped) return;
-        await this.storage.createSnapshot(index, confState, env, Math.max(0, index - this.o.snapshotKeep));
+        await this.storage.createSnapshot(index, confState, env, this.storage.compactionPoint(index, this.o.snapshotKeep, this.o.snapshotKeepBytes));
         this.snapshotIndex = Math.max(this.snapshotIndex, index);
+        this.lastSnapshotBytes = env.byteLength;
         this.log.info('snapshot taken', { index, bytes: env.byteLength, ms: Date.now() - started });
       } catch (err) {
         if (!this.stopped) this.log.warn('snapshot failed; will retry', { index, err: (err as Error).message });

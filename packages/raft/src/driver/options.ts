@@ -40,6 +40,14 @@ export interface RaftNodeOptions {
   snapshotEvery?: number;
   /** entries kept in the log behind a snapshot, for followers a little behind (default 500) */
   snapshotKeep?: number;
+  /**
+   * also take a snapshot once the entries applied since the last one hold this many bytes, or as
+   * many as the last snapshot if that is more (default 64 MiB): the log is held in memory until
+   * compacted, and a few thousand entries of a thousand tasks each are gigabytes
+   */
+  snapshotBytes?: number;
+  /** at most this many bytes of entries are kept behind a snapshot (default 8 MiB) */
+  snapshotKeepBytes?: number;
   maxSizePerMsg?: number;
   maxInflightMsgs?: number;
   maxSnapshotChunk?: number;
@@ -60,6 +68,8 @@ export const DEFAULTS = {
   heartbeatTicks: 1,
   snapshotEvery: 10_000,
   snapshotKeep: 500,
+  snapshotBytes: 64 * 1024 * 1024,
+  snapshotKeepBytes: 8 * 1024 * 1024,
   maxSizePerMsg: 1024 * 1024,
   maxInflightMsgs: 256,
   maxSnapshotChunk: 1024 * 1024,

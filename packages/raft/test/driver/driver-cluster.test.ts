@@ -4,6 +4,7 @@
 import test from 'ava';
 import { RaftError } from '../../src/core/types.js';
 import { encodePut } from '../../src/kv/index.js';
+import { LevelStorage } from '../../src/storage/index.js';
 import { Cluster, str, val, waitFor } from './cluster.js';
 
 test.serial('elects, replicates, reads, and fails over when the leader stops', async (t) => {
@@ -77,6 +78,44 @@ test.serial('a node that missed compacted entries catches up through a snapshot'
     await c.start(lagId);
     await waitFor(`node ${lagId} restored from its own snapshot`, () => str(c.member(lagId).kv?.get('s239')) === 'v239');
     t.pass();
+  } finally {
+    await c.destroy();
+  }
+});
+
+test.serial('snapshots are taken by accumulated log bytes, and compaction keeps a bounded tail in bytes', async (t) => {
+  // the entry count alone would never snapshot here: entries of 8 KiB, 64 KiB of log per snapshot
+  const opts = { snapshotEvery: 1_000_000, snapshotBytes: 64 * 1024, snapshotKeepBytes: 16 * 1024 };
+  const c = await Cluster.create(3, opts);
+  try {
+    const leader = await c.waitLeader();
+    const lagId = c.running().find((n) => n !== leader)!.id;
+    await c.stop(lagId);
+    const big = (i: number): Uint8Array => Buffer.alloc(8 * 1024, i % 251);
+    for (let i = 0; i < 60; i++) await leader.propose(encodePut(`b${i}`, big(i)));
+    const last = leader.status().lastIndex;
+    // the stopped follower is far behind a compacted log: it catches up through a snapshot
+    await c.start(lagId, opts);
+    const back = c.node(lagId);
+    await waitFor(`node ${lagId} catching up to ${last}`, () => back.appliedIndex >= last, 15_000);
+    const got = (k: string): Buffer => Buffer.from(c.member(lagId).kv?.get(k) ?? new Uint8Array());
+    t.true(got('b0').equals(Buffer.from(big(0))), 'state from before the snapshot came with it');
+    t.true(got('b59').equals(Buffer.from(big(59))));
+    const lid = leader.id;
+    await c.stop(lid);
+    const st = await LevelStorage.open(c.member(lid).dir);
+    try {
+      t.true(st.snapshot().metadata.index > 0, 'a snapshot was taken');
+      t.true(st.firstIndex() > 2, `the log was compacted (first index ${st.firstIndex()})`);
+      const held = st.bytesBetween(0, st.lastIndex());
+      // at most the tail kept behind the snapshot, plus what came since it (less than the larger of
+      // snapshotBytes and the snapshot's size), plus the entry that crossed the threshold
+      const bound = 16 * 1024 + Math.max(64 * 1024, st.snapshot().data.byteLength) + 9 * 1024;
+      t.true(held <= bound, `log held ${held} bytes, bound ${bound}`);
+      t.true(held < 60 * 8 * 1024, 'far less than the whole log');
+    } finally {
+      await st.close();
+    }
   } finally {
     await c.destroy();
   }
