@@ -305,6 +305,7 @@ export class Manager {
     }
     this.server?.forceShutdown();
     this.server = undefined;
+    this.metrics.close();
     this.log.info('manager stopped');
   }
 

@@ -1,6 +1,7 @@
 // Manager metrics (prom-client), named shoal_<component>_<what>_<unit>. One registry per
 // Manager so that several in-process managers (tests) do not collide; the daemon exposes it on
 // /metrics.
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { TaskState } from '@shoal/api';
 
@@ -15,6 +16,11 @@ export class ManagerMetrics {
   readonly dispatcherHeartbeats: Counter;
   readonly dispatcherStatusBatches: Counter;
   readonly controlRequests: Counter<'method' | 'code'>;
+  /** event-loop delay since the previous scrape: a stall longer than the election timeout costs leadership */
+  readonly eventLoopDelayMax: Gauge;
+  readonly eventLoopDelayP99: Gauge;
+  readonly heapUsed: Gauge;
+  private readonly loopDelay: IntervalHistogram;
 
   constructor(registry = new Registry()) {
     this.registry = registry;
@@ -47,6 +53,39 @@ export class ManagerMetrics {
       labelNames: ['method', 'code'],
       registers: r,
     });
+    this.loopDelay = monitorEventLoopDelay({ resolution: 20 });
+    this.loopDelay.enable();
+    // max and p99 are read together on a scrape, then the histogram restarts: the longest stall
+    // between two scrapes, not since start
+    let p99 = 0;
+    this.eventLoopDelayMax = new Gauge({
+      name: 'shoal_event_loop_delay_max_seconds',
+      help: 'Longest event-loop delay since the previous scrape',
+      registers: r,
+      collect: () => {
+        const h = this.loopDelay;
+        this.eventLoopDelayMax.set(h.count > 0 ? h.max / 1e9 : 0);
+        p99 = h.count > 0 ? h.percentile(99) / 1e9 : 0;
+        h.reset();
+      },
+    });
+    this.eventLoopDelayP99 = new Gauge({
+      name: 'shoal_event_loop_delay_p99_seconds',
+      help: '99th percentile of the event-loop delay since the previous scrape',
+      registers: r,
+      collect: () => this.eventLoopDelayP99.set(p99),
+    });
+    this.heapUsed = new Gauge({
+      name: 'shoal_process_heap_used_bytes',
+      help: 'V8 heap in use (process.memoryUsage().heapUsed)',
+      registers: r,
+      collect: () => this.heapUsed.set(process.memoryUsage().heapUsed),
+    });
+  }
+
+  /** stops sampling the event loop (the manager is stopping) */
+  close(): void {
+    this.loopDelay.disable();
   }
 
   /** Set shoal_tasks{state} from a count per state (every known state is reported, zeros too). */
