@@ -8,7 +8,15 @@
 //   present, apply rd.committedEntries in order, calling applyConfChange() for ConfChange
 //   entries; collect rd.readStates (a read for that context may be served once the state machine
 //   has applied up to its index); (4) advance(rd). Do not call ready() again before advance().
-//   The leader's own entries count towards commitment only once advance() reports them persisted.
+// - Exception to (2), the leader's own write (Raft thesis §10.2.1): splitEarly(rd) returns the
+//   messages that may be sent before or while rd is persisted: the appends, heartbeats and
+//   snapshot chunks of a leader of the current term whose term and vote are already durable
+//   (none of them acknowledges a local write); everything else waits for the sync. Between
+//   Readies a leader may also send, under the same rule, the appends flushAppends() moves into
+//   raft.msgs while its write is in flight. This is safe because the leader's own entries count
+//   towards commitment only once advance() reports them persisted (selfPersisted: its match is
+//   the persisted index, never the last index). A follower or candidate persists first: its vote
+//   and append answers promise durability, and a new term must be durable before it is used.
 // - Restart: `new RawNode(config, storage)`. storage.initialState() returns the persisted
 //   HardState and the ConfState *of the latest snapshot* (not the latest applied one): the node
 //   restarts with applied = snapshot index and hands out the committed entries after it again, so
@@ -67,10 +75,15 @@ export interface Status {
 
 const MAX_COMMITTED_BYTES = 64 * 1024 * 1024;
 
+/** what a leader may send before its own write completes: none of these acknowledges a local write */
+export const LEADER_EARLY: ReadonlySet<MessageType> = new Set([MessageType.Append, MessageType.Heartbeat, MessageType.Snapshot]);
+
 export class RawNode {
   readonly raft: Raft;
   private prevSoft: SoftState;
   private prevHard: HardState;
+  /** the last ready() was taken by a leader whose term and vote were already persisted */
+  private lastReadyEarly = false;
 
   constructor(config: RaftConfig, storage: RaftStorageReader, knobs: TestingKnobs = {}) {
     this.raft = new Raft(config, storage, knobs);
@@ -172,6 +185,8 @@ export class RawNode {
       this.prevSoft = ss;
     }
     const hs = this.hardState();
+    // what the previous Readies persisted: this one may be sent early only if its term and vote are durable
+    this.lastReadyEarly = r.role === Role.Leader && hs.term === this.prevHard.term && hs.vote === this.prevHard.vote;
     if (!sameHardState(hs, this.prevHard)) {
       rd.hardState = hs;
       this.prevHard = hs;
@@ -180,6 +195,21 @@ export class RawNode {
     r.msgs = [];
     r.readStates = [];
     return rd;
+  }
+
+  /**
+   * Splits the messages of the Ready just taken into those the driver may send before it
+   * persists that Ready (the leader's replication traffic of its current term, when its term and
+   * vote are already durable: see the contract at the top) and those that must wait for the write.
+   * `allowed` says whether the leader may also send appends early while this Ready is written.
+   */
+  splitEarly(rd: Ready): { allowed: boolean; early: Message[]; late: Message[] } {
+    if (!this.lastReadyEarly) return { allowed: false, early: [], late: rd.messages };
+    const term = this.raft.term;
+    const early: Message[] = [];
+    const late: Message[] = [];
+    for (const m of rd.messages) (m.term === term && LEADER_EARLY.has(m.type) ? early : late).push(m);
+    return { allowed: true, early, late };
   }
 
   /**

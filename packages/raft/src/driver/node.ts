@@ -1,16 +1,16 @@
 // RaftNode: runs a RawNode against level storage, the gRPC transport and a real tick timer.
 // The Ready loop: persist (synced) -> send -> apply -> advance, except that the leader sends its
-// messages before its own fsync (Raft thesis §10.2.1: its own copy counts towards the quorum only
-// once persisted), while followers persist before they answer. Proposals arriving while a save
+// appends before its own fsync (Raft thesis §10.2.1: its own copy counts towards the quorum only
+// once persisted; RawNode.splitEarly says which messages may go early), while followers persist
+// before they answer. Proposals arriving while a save
 // is in flight pile up in the core and go out together in the next Ready (group commit).
 import { EventEmitter } from 'node:events';
 import { RaftClient, createClient, grpc, type RaftMembersResponse } from '@shoal/api';
 import { decodeConfChange } from '../core/confchange.js';
-import { RawNode, type Status } from '../core/rawnode.js';
+import { LEADER_EARLY, RawNode, type Status } from '../core/rawnode.js';
 import {
   ConfChangeType,
   EntryType,
-  MessageType,
   NONE,
   RaftError,
   Role,
@@ -30,8 +30,6 @@ import { decodeEnvelope, encodeEnvelope } from './envelope.js';
 import { DEFAULTS, type Member, type RaftNodeOptions, type StateMachine } from './options.js';
 import { PendingProposals, PendingReads } from './pending.js';
 
-/** messages a leader may send before its own log write completes */
-const LEADER_EARLY = new Set([MessageType.Append, MessageType.Heartbeat, MessageType.Snapshot]);
 
 export interface RaftNodeEvents {
   leader: [{ leader: NodeId; term: number }];
@@ -74,6 +72,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   private forwardClients = new Map<string, RaftClient>();
   private lastLeader: NodeId = NONE;
   private saving = false;
+  /** the Ready being written allows the leader to send appends before the write completes */
+  private earlyOk = false;
   /** a commit index not yet written (see hardStateToWrite) */
   private deferredHardState: HardState | undefined;
   private notifyScheduled = false;
@@ -318,7 +318,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.notifyScheduled = true;
     setImmediate(() => {
       this.notifyScheduled = false;
-      if (this.saving && this.node.raft.role === Role.Leader) this.drainLeaderMessages();
+      if (this.saving && this.earlyOk && this.node.raft.role === Role.Leader) this.drainLeaderMessages();
       const w = this.wake;
       if (w) {
         this.wake = undefined;
@@ -358,8 +358,10 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
 
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState) this.onSoftState(rd.softState.leader, rd.softState.role);
-    const leading = this.node.raft.role === Role.Leader;
-    if (leading) this.transport.send(rd.messages); // §10.2.1: replicate while we write our own copy
+    // §10.2.1: a leader replicates while it writes its own copy; the rest waits for the write
+    const { allowed, early, late } = this.node.splitEarly(rd);
+    this.earlyOk = allowed;
+    if (early.length > 0) this.transport.send(early);
     const hs = this.hardStateToWrite(rd);
     const durableLast = this.storage.lastIndex();
     let saved: Promise<unknown> | undefined;
@@ -384,7 +386,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       }
     }
     if (this.stopped) return;
-    if (!leading) this.transport.send(rd.messages); // a follower answers only what it persisted
+    if (late.length > 0) this.transport.send(late); // e.g. a follower answers only what it persisted
     if (rd.snapshot) {
       this.log.info('installing snapshot from the leader', { index: rd.snapshot.metadata.index, bytes: rd.snapshot.data.byteLength });
       await this.restoreSnapshot(rd.snapshot);

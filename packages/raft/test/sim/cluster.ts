@@ -191,16 +191,17 @@ export class Simulation {
         this.checker.leaderElected(n, rn.raft.term);
       }
       const crashAt = this.faultsOn && this.rng.chance(this.crashReadyRate) ? this.rng.int(3) : -1;
-      // as the real driver does, a leader sends while it writes its own copy (thesis §10.2.1):
-      // its entries count towards commitment only once advance() reports them persisted
-      const leading = rn.raft.role === Role.Leader;
-      if (leading) this.net.send(this.now, rd.messages);
+      // as the real driver does, a leader sends its appends while it writes its own copy (thesis
+      // §10.2.1; RawNode.splitEarly): its entries count towards commitment only once advance()
+      // reports them persisted. A crash before the sync then loses what was already sent.
+      const { early, late } = rn.splitEarly(rd);
+      if (early.length > 0) this.net.send(this.now, early);
       // 1. write to the volatile buffer, then sync; a crash before sync loses the writes
       if (crashAt === 0) return this.crash(n, 'before sync');
       this.persist(n, rd);
       // 2. a follower sends only after the sync: its answers acknowledge what it persisted
       if (crashAt === 1) return this.crash(n, 'after sync, before send');
-      if (!leading) this.net.send(this.now, rd.messages);
+      if (late.length > 0) this.net.send(this.now, late);
       if (crashAt === 2) return this.crash(n, 'after send, before apply');
       // 3. apply
       this.apply(n, rd);
