@@ -73,6 +73,9 @@ export interface ManagerHandle {
 // TODO(manager): CA (GetRootCACertificate) and Health are not in Manager.services() yet; until
 // they are, the daemon's lazy stand-in answers UNAVAILABLE for CA and the daemon's own Health
 // answers for the node.
+/** raft election timeout of a shoald manager, in 100 ms ticks */
+export const DAEMON_ELECTION_TICKS = 30;
+
 export async function createManager(opts: ManagerBootOptions): Promise<ManagerHandle> {
   const m = new Manager({
     nodeId: opts.nodeId,
@@ -85,6 +88,11 @@ export async function createManager(opts: ManagerBootOptions): Promise<ManagerHa
     mode: opts.mode,
     peers: opts.peers.map((p) => ({ raftId: p.raftId, addr: p.addr, nodeId: p.nodeId, ...(p.learner !== undefined ? { learner: p.learner } : {}) })),
     heartbeatPeriodMs: opts.heartbeatPeriodMs,
+    // 100 ms ticks, 3 s election timeout (raft's default is 1 s; swarmkit's is 10 s): a leader
+    // holding 100,000 tasks on a loaded machine stalls for more than a second now and then
+    // (GC, snapshot encoding), and a 1 s timeout turned each stall into an election. A leader
+    // that dies still fails over in about a tick: its broken streams start the election at once.
+    raft: { electionTicks: DAEMON_ELECTION_TICKS },
     logger: opts.logger,
     ...(opts.joinConfState ? { joinConfState: opts.joinConfState } : {}),
   });
