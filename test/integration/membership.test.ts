@@ -46,7 +46,7 @@ test.serial('demote a manager to a worker, then promote it back', async (t) => {
     const ids = await managerIds();
     return observed(ids.includes(id) && ids.length === 3, ids);
   }, 60_000);
-  t.pass();
+  t.is((await c.api.getNode({ nodeId: id })).node?.role, NodeRole.MANAGER);
 });
 
 test.serial('a demotion that would lose quorum is refused', async (t) => {

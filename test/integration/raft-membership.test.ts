@@ -39,6 +39,6 @@ for (const which of ['follower', 'leader'] as const) {
       const r = await own.listServices({ filters: { names: [name] } }, { timeoutMs: 2_000 });
       return observed(r.services.length === 1, r.services.map((s) => s.spec?.annotations?.name));
     }, 30_000);
-    t.pass();
+    t.is((await own.listServices({ filters: { names: [name] } }, { timeoutMs: 5_000 })).services.length, 1);
   });
 }

@@ -66,7 +66,7 @@ test.serial('draining a node moves its tasks elsewhere; activating it makes it e
   const again = (await api.getNode({ nodeId: victimId! })).node!;
   await api.updateNode({ nodeId: again.id, nodeVersion: again.meta!.version, spec: NodeSpec.fromPartial({ ...again.spec, availability: NodeAvailability.ACTIVE }) });
   await waitRunning(api, global.id, 7, 30_000, 'global agentd back on the re-activated node');
-  t.pass();
+  t.is((await slotReport(api, global.id)).byNode[victimId!], 1, 'the re-activated node runs its global task again');
 });
 
 test.serial('every node serves /metrics; a manager answers the CLI on its control socket', async (t) => {
