@@ -5,7 +5,7 @@
 // before they answer. Proposals arriving while a save
 // is in flight pile up in the core and go out together in the next Ready (group commit).
 import { EventEmitter } from 'node:events';
-import { RaftClient, createClient, grpc, type RaftMembersResponse } from '@shoal/api';
+import { RaftClient, createClient, grpc } from '@shoal/api';
 import { decodeConfChange } from '../core/confchange.js';
 import { LEADER_EARLY, RawNode, type Status } from '../core/rawnode.js';
 import {
@@ -26,9 +26,11 @@ import {
 import { LevelStorage } from '../storage/level-storage.js';
 import { createLogger, type Logger } from '../transport/logger.js';
 import { RaftTransport } from '../transport/transport.js';
-import { decodeEnvelope, encodeEnvelope } from './envelope.js';
+import { decodeEnvelope } from './envelope.js';
+import { RemovalProbe, bootstrapEmptyStorage, promoteCaughtUpLearner, removalRefusal } from './membership.js';
 import { DEFAULTS, type Member, type RaftNodeOptions, type StateMachine } from './options.js';
 import { PendingProposals, PendingReads } from './pending.js';
+import { SnapshotScheduler } from './snapshots.js';
 
 
 export interface RaftNodeEvents {
@@ -51,23 +53,17 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   /** when a message from each peer last arrived (membership checks: who is reachable) */
   private readonly heard = new Map<NodeId, number>();
   private applied = 0;
-  private snapshotIndex = 0;
-  /** size of the last snapshot taken or installed: the log may grow to this before the next */
-  private lastSnapshotBytes = 0;
+  private readonly snapshots: SnapshotScheduler;
   private readonly proposals = new PendingProposals();
   private readonly reads = new PendingReads();
   private appliedWaiters: { index: number; resolve: () => void }[] = [];
   private ticker: NodeJS.Timeout | undefined;
-  private removalProbe: NodeJS.Timeout | undefined;
-  private leaderlessSince = 0;
-  private probing = false;
+  private readonly removalProbe: RemovalProbe;
   /** 'removed' was emitted */
   private removedSelf = false;
   private wake: (() => void) | undefined;
   private loopDone: Promise<void> = Promise.resolve();
   private stopped = false;
-  /** the snapshot being encoded and written, if any */
-  private snapshotting: Promise<void> | undefined;
   private fatal: Error | undefined;
   private forwardClients = new Map<string, RaftClient>();
   private lastLeader: NodeId = NONE;
@@ -88,6 +84,20 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.clusterId = opts.clusterId;
     this.sm = opts.stateMachine;
     this.log = opts.log ?? createLogger('raft', { raftId: opts.id });
+    this.snapshots = new SnapshotScheduler({ storage, sm: this.sm, log: this.log, opts: this.o, stopped: () => this.stopped });
+    this.removalProbe = new RemovalProbe({
+      self: this.id,
+      members: this.members,
+      leader: () => this.node.raft.lead,
+      leaderlessMs: this.o.electionTicks * this.o.tickMs,
+      done: () => this.stopped || this.removedSelf,
+      onRemoved: (peer) => {
+        this.removedSelf = true;
+        this.removed.add(this.id);
+        this.log.warn('this member was removed from the cluster (a peer says so)', { peer });
+        this.emit('removed');
+      },
+    });
     this.transport = new RaftTransport({
       id: opts.id,
       clusterId: opts.clusterId,
@@ -137,32 +147,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
 
   private async init(): Promise<void> {
     const o = this.o;
-    if (this.storage.isEmpty()) {
-      // A founding member starts from the founding voters; a joining one from the same
-      // configuration, as the cluster tells it (the rawnode.ts contract): the log it replicates
-      // only holds the membership changes made after the founding.
-      const known = new Map<NodeId, string>([...(o.bootstrap ?? []), ...(o.peers ?? [])].map((m) => [m.id, m.addr]));
-      let boot: ConfState | undefined;
-      if (o.bootstrap) boot = { voters: o.bootstrap.map((m) => m.id).sort((a, b) => a - b), learners: [] };
-      else if (o.joinConfState && o.joinConfState.voters.length > 0) boot = o.joinConfState;
-      else if (o.peers && o.peers.length > 0) {
-        const fetched = await this.fetchBootstrap(o.peers);
-        boot = fetched.confState;
-        for (const [id, addr] of fetched.addrs) if (!known.get(id)) known.set(id, addr);
-      }
-      if (boot) {
-        // the founders' addresses too: the log only carries those of the members added later
-        const addrs = new Map<NodeId, string>();
-        for (const id of [...boot.voters, ...boot.learners]) {
-          const addr = known.get(id);
-          if (addr) addrs.set(id, addr);
-        }
-        await this.storage.bootstrap(boot, addrs);
-        this.log.info('bootstrap configuration', { voters: boot.voters, learners: boot.learners, founding: o.bootstrap !== undefined });
-      } else {
-        this.log.warn('empty storage and no bootstrap configuration: waiting for a snapshot from the leader');
-      }
-    }
+    if (this.storage.isEmpty()) await bootstrapEmptyStorage(this.storage, o, this.log);
     for (const [id, addr] of this.storage.bootstrapAddrs()) this.members.set(id, addr);
     for (const m of [...(o.bootstrap ?? []), ...(o.peers ?? [])]) this.members.set(m.id, m.addr);
     const snap = this.storage.snapshot();
@@ -183,86 +168,12 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       this.storage,
     );
     this.ticker = setInterval(() => this.tick(), o.tickMs);
-    this.removalProbe = setInterval(() => this.probeRemoval(), Math.max(250, o.tickMs * 5));
-    this.removalProbe.unref();
+    this.removalProbe.start(Math.max(250, o.tickMs * 5));
     this.loopDone = this.loop().catch((err: unknown) => {
       this.fatal = err instanceof Error ? err : new Error(String(err));
       this.log.error('raft loop failed: stopping this node', { err: this.fatal });
       void this.stop();
     });
-  }
-
-  /** asks the peers (Raft.Members) for the cluster's bootstrap configuration, until one knows it */
-  private async fetchBootstrap(peers: Member[]): Promise<{ confState: ConfState; addrs: Map<NodeId, string> }> {
-    const deadline = Date.now() + this.o.joinTimeoutMs;
-    let last = 'no answer';
-    for (let round = 0; ; round++) {
-      for (const p of peers) {
-        if (p.id === this.id || !p.addr) continue;
-        const client = createClient(RaftClient, p.addr);
-        try {
-          const res = await new Promise<RaftMembersResponse>((resolve, reject) => {
-            client.members({}, new grpc.Metadata(), { deadline: Date.now() + 2_000 }, (err, r) => (err ? reject(err) : resolve(r)));
-          });
-          const cs = res.bootstrap;
-          if (cs && cs.voters.length > 0) {
-            const addrs = new Map(res.members.filter((m) => m.addr).map((m) => [Number(m.raftId), m.addr] as const));
-            return { confState: { voters: cs.voters.map(Number), learners: cs.learners.map(Number) }, addrs };
-          }
-          last = `${p.addr}: bootstrap configuration unknown`;
-        } catch (err) {
-          last = `${p.addr}: ${err instanceof Error ? err.message : String(err)}`;
-        } finally {
-          client.close();
-        }
-      }
-      if (Date.now() > deadline) {
-        throw new RaftError('Unavailable', `joining node ${this.id}: no peer gave the cluster's bootstrap configuration within ${this.o.joinTimeoutMs} ms (${last})`);
-      }
-      await new Promise((r) => setTimeout(r, Math.min(1_000, 100 * 2 ** round)));
-    }
-  }
-
-  /**
-   * A removed member often never learns that its removal committed: the others stop talking to
-   * it as soon as they apply it. Once it has gone without a leader for an election timeout it
-   * asks its peers (Raft.Members); a peer that lists its id as removed settles it (ids are never
-   * reused, so the removal did commit).
-   */
-  private probeRemoval(): void {
-    if (this.stopped || this.probing || this.removedSelf) return;
-    if (this.node.raft.lead !== NONE) {
-      this.leaderlessSince = 0;
-      return;
-    }
-    const now = Date.now();
-    if (this.leaderlessSince === 0) this.leaderlessSince = now;
-    if (now - this.leaderlessSince < this.o.electionTicks * this.o.tickMs) return;
-    this.probing = true;
-    void this.askRemoved().finally(() => (this.probing = false));
-  }
-
-  private async askRemoved(): Promise<void> {
-    for (const [id, addr] of this.members) {
-      if (id === this.id || !addr || this.stopped || this.removedSelf) continue;
-      const client = createClient(RaftClient, addr);
-      try {
-        const res = await new Promise<RaftMembersResponse>((resolve, reject) => {
-          client.members({}, new grpc.Metadata(), { deadline: Date.now() + 2_000 }, (err, r) => (err ? reject(err) : resolve(r)));
-        });
-        if (res.removed.map(Number).includes(this.id) && !this.stopped && !this.removedSelf) {
-          this.removedSelf = true;
-          this.removed.add(this.id);
-          this.log.warn('this member was removed from the cluster (a peer says so)', { peer: id });
-          this.emit('removed');
-          return;
-        }
-      } catch {
-        // that peer is down too: ask the next
-      } finally {
-        client.close();
-      }
-    }
   }
 
   private async restoreSnapshot(snap: Snapshot): Promise<void> {
@@ -273,8 +184,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     for (const [id, addr] of env.members) if (keep.has(id)) this.members.set(id, addr);
     for (const id of [...this.members.keys()]) if (!keep.has(id) || this.removed.has(id)) this.members.delete(id);
     this.applied = snap.metadata.index;
-    this.snapshotIndex = snap.metadata.index;
-    this.lastSnapshotBytes = snap.data.byteLength;
+    this.snapshots.restored(snap.metadata.index, snap.data.byteLength);
   }
 
   /**
@@ -304,7 +214,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.node.tick();
     this.flushDeferredHardState();
     this.reads.expire(Date.now());
-    if (this.o.autoPromote !== false) this.maybePromoteLearner();
+    if (this.o.autoPromote !== false) promoteCaughtUpLearner(this.node, this.members, this.log);
     this.notify();
   }
 
@@ -397,7 +307,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     if (!applyFirst) await this.applyEntries(rd.committedEntries);
     for (const rs of rd.readStates) this.reads.readState(rs.context, rs.index, this.applied);
     this.node.advance(rd);
-    this.maybeSnapshot();
+    this.snapshots.maybeSnapshot(this.applied, this.node.raft.confState, this.members, this.removed);
   }
 
   /**
@@ -492,59 +402,6 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       this.transport.addPeer(cc.nodeId, addr);
     }
     this.log.info('membership changed', { type: ConfChangeType[cc.type], member: cc.nodeId });
-  }
-
-  /**
-   * Starts a snapshot in the background once snapshotEvery entries, or snapshotBytes of entries
-   * (at least as many as the last snapshot held), were applied since the last one. What it covers is fixed now (the state machine captures its state synchronously when
-   * snapshot() is called; members and configuration are copied), while encoding and writing run
-   * beside the Ready loop, so that a large state never stops heartbeats and replication.
-   * Storage refuses a snapshot older than the one it has (e.g. one received from the leader).
-   */
-  private maybeSnapshot(): void {
-    if (this.snapshotting) return;
-    if (this.applied - this.snapshotIndex < this.o.snapshotEvery) {
-      const bytes = this.storage.bytesBetween(this.snapshotIndex, this.applied);
-      if (bytes < Math.max(this.o.snapshotBytes, this.lastSnapshotBytes)) return;
-    }
-    const index = this.applied;
-    const cs = this.node.raft.confState;
-    const confState = { voters: [...cs.voters], learners: [...cs.learners] };
-    const members = new Map(this.members);
-    const removed = [...this.removed];
-    const started = Date.now();
-    const pending = Promise.resolve(this.sm.snapshot());
-    this.snapshotting = (async () => {
-      try {
-        const data = await pending;
-        const env = encodeEnvelope({ members, removed, data });
-        if (this.stopped) return;
-        await this.storage.createSnapshot(index, confState, env, this.storage.compactionPoint(index, this.o.snapshotKeep, this.o.snapshotKeepBytes));
-        this.snapshotIndex = Math.max(this.snapshotIndex, index);
-        this.lastSnapshotBytes = env.byteLength;
-        this.log.info('snapshot taken', { index, bytes: env.byteLength, ms: Date.now() - started });
-      } catch (err) {
-        if (!this.stopped) this.log.warn('snapshot failed; will retry', { index, err: (err as Error).message });
-      } finally {
-        this.snapshotting = undefined;
-      }
-    })();
-  }
-
-  private maybePromoteLearner(): void {
-    const r = this.node.raft;
-    if (r.role !== Role.Leader || r.confState.learners.length === 0 || r.pendingConfIndex > r.log.applied) return;
-    for (const id of r.confState.learners) {
-      const pr = r.prs.get(id);
-      if (!pr || pr.match + 10 < r.log.committed || !this.members.has(id)) continue;
-      try {
-        this.node.proposeConfChange({ type: ConfChangeType.PromoteLearner, nodeId: id, context: new Uint8Array() });
-        this.log.info('promoting caught-up learner', { member: id });
-      } catch {
-        // another change is pending: try again next tick
-      }
-      return;
-    }
   }
 
   // ---- public API ----
@@ -697,17 +554,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
    * undefined when it is safe: the voters left must still have a reachable majority.
    */
   removalRefusal(id: NodeId): string | undefined {
-    const cs = this.node.raft.confState;
-    if (cs.learners.includes(id)) return undefined;
-    if (!cs.voters.includes(id)) return `raft member ${id} is not a member`;
-    const rest = cs.voters.filter((v) => v !== id);
-    if (rest.length === 0) return `raft member ${id} is the last voter`;
-    const reachable = rest.filter((v) => this.isReachable(v)).length;
-    const quorum = Math.floor(rest.length / 2) + 1;
-    if (reachable < quorum) {
-      return `removing raft member ${id} would lose quorum: ${reachable} of the ${rest.length} remaining voters are reachable and ${quorum} are needed`;
-    }
-    return undefined;
+    return removalRefusal(this.node.raft.confState, id, (v) => this.isReachable(v));
   }
 
   /** the cluster's bootstrap configuration (founding voters at index 0), handed to joining nodes */
@@ -723,12 +570,12 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     if (this.stopped) return;
     this.stopped = true;
     if (this.ticker) clearInterval(this.ticker);
-    if (this.removalProbe) clearInterval(this.removalProbe);
+    this.removalProbe.stop();
     this.transport.stop();
     for (const c of this.forwardClients.values()) c.close();
     this.notify();
     await this.loopDone;
-    await this.snapshotting;
+    await this.snapshots.inFlight;
     const err = this.fatal ?? new RaftError('Unavailable', 'raft node stopped');
     this.proposals.rejectAll(err);
     this.reads.rejectAll(err);
