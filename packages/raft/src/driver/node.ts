@@ -174,6 +174,13 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       this.log.error('raft loop failed: stopping this node', { err: this.fatal });
       void this.stop();
     });
+    // the only voter can't be outvoted and nobody else will lead: no need to wait out an
+    // election timeout (30 ticks on shoald managers) before the first write
+    const cs = this.node.raft.confState;
+    if (cs.voters.length === 1 && cs.voters[0] === o.id) {
+      this.node.campaign();
+      this.notify();
+    }
   }
 
   private async restoreSnapshot(snap: Snapshot): Promise<void> {

@@ -143,3 +143,20 @@ test.serial('membership: a fourth node joins as a learner, is promoted, then rem
     await c.destroy();
   }
 });
+
+test.serial('a single voter leads at once, without waiting for an election timeout (no tick ever fires here)', async (t) => {
+  const c = await Cluster.create(1, { tickMs: 600_000 });
+  try {
+    const n = await c.waitLeader('the only voter leading before its first tick');
+    t.is(n.id, 1);
+    const { index } = await n.propose(encodePut('k', val('v')));
+    t.true(index > 0);
+    // restarted from its data dir it leads at once again
+    await c.stop(1);
+    await c.start(1, { tickMs: 600_000 });
+    const again = await c.waitLeader('the only voter leading again after a restart');
+    t.is(str(c.member(again.id).kv?.get('k')), 'v');
+  } finally {
+    await c.destroy();
+  }
+});
