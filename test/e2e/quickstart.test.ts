@@ -62,7 +62,7 @@ test.serial('quickstart up: 5 nodes, the demo stack running on the two workers; 
     SHOAL_QUICKSTART_PORT: String(base),
     SHOAL_QUICKSTART_METRICS_PORT: String(base + 5),
     SHOAL_QUICKSTART_NAME: name,
-    SHOAL_QUICKSTART_SUBNET: '240',
+    SHOAL_QUICKSTART_SUBNET: '232', // bridges 232 and 233: test/e2e/_e2e.ts uses 241–244, the quickstart's default 236–237
   };
   if (existsSync(join(REPO_ROOT, 'packages/cli/dist/main.js')) && existsSync(join(REPO_ROOT, 'packages/daemon/dist/main.js'))) env['SHOAL_QUICKSTART_SKIP_BUILD'] = '1';
   const up = await script('up');
