@@ -90,7 +90,7 @@ up() {
 
   say "Starting the managers"
   start_node m1 init --data-dir "$STATE/m1" --listen-addr "$(addr m1)" --metrics-addr "$(maddr m1)" --hostname $QS-m1 --runtime hollow
-  wait_for "m1 answering on $STATE/m1/control.sock" 60 shoal node ls
+  wait_for "m1 answering on $STATE/m1/control.sock with the cluster initialised" 60 shoal swarm join-token -q worker
   local mtoken wtoken
   mtoken=$(shoal swarm join-token -q manager)
   wtoken=$(shoal swarm join-token -q worker)
