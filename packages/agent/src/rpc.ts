@@ -1,19 +1,7 @@
 // Small helpers around grpc-js calls (clients themselves come from @shoal/api's createClient).
 import { grpc, ShoalError } from '@shoal/api';
 
-type UnaryFn<Req, Res> = (
-  req: Req,
-  md: grpc.Metadata,
-  opts: Partial<grpc.CallOptions>,
-  cb: (err: grpc.ServiceError | null, res: Res) => void,
-) => unknown;
-
-/** Calls a unary method with a deadline; rejects with a ShoalError. */
-export function unary<Req, Res>(fn: UnaryFn<Req, Res>, req: Req, timeoutMs: number): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    fn(req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(ShoalError.fromGrpc(err)) : resolve(res)));
-  });
-}
+export { unary } from '@shoal/api';
 
 /** Resolves with the first message of a server stream, or rejects on error/end/timeout. */
 export function firstMessage<T>(call: grpc.ClientReadableStream<T>, timeoutMs: number, what: string): Promise<T> {

@@ -2,6 +2,7 @@
 // Mutual TLS switches on here for everyone at once when the CA provides certificates;
 // until then the credentials are insecure. Nothing else creates a server or a channel itself.
 import * as grpc from '@grpc/grpc-js';
+import { ShoalError } from './errors.js';
 
 /** Largest message either side accepts (raft batches and snapshot chunks stay well below it). */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -65,6 +66,20 @@ type ClientCtor<C> = new (address: string, credentials: grpc.ChannelCredentials,
 /** Create a client of a generated service for `addr`. */
 export function createClient<C>(ctor: ClientCtor<C>, addr: string, options: grpc.ChannelOptions = {}): C {
   return new ctor(addr, channelCredentials(), { ...CHANNEL_OPTIONS, ...options });
+}
+
+type UnaryFn<Req, Res> = (
+  req: Req,
+  md: grpc.Metadata,
+  opts: Partial<grpc.CallOptions>,
+  cb: (err: grpc.ServiceError | null, res: Res) => void,
+) => unknown;
+
+/** Calls a unary method of a client from createClient with a deadline; rejects with a ShoalError. */
+export function unary<Req, Res>(fn: UnaryFn<Req, Res>, req: Req, timeoutMs: number): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    fn(req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(ShoalError.fromGrpc(err)) : resolve(res)));
+  });
 }
 
 export { grpc };

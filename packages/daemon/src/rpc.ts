@@ -1,18 +1,6 @@
-// A unary call with a deadline that rejects with a ShoalError (clients come from createClient).
-import { grpc, ShoalError } from '@shoal/api';
+// Helpers around grpc-js calls for the daemon (unary with a deadline lives in @shoal/api).
 
-type UnaryFn<Req, Res> = (
-  req: Req,
-  md: grpc.Metadata,
-  opts: Partial<grpc.CallOptions>,
-  cb: (err: grpc.ServiceError | null, res: Res) => void,
-) => unknown;
-
-export function unary<Req, Res>(fn: UnaryFn<Req, Res>, req: Req, timeoutMs: number): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    fn(req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(ShoalError.fromGrpc(err)) : resolve(res)));
-  });
-}
+export { unary } from '@shoal/api';
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
