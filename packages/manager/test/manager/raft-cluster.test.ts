@@ -4,30 +4,13 @@
 // restarted from its data dir rebuilds the same store as the others.
 import test from 'ava';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer as netServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlClient, createClient, ShoalError, TaskState, type Service, type Task } from '@shoal/api';
 import { Manager, type ManagerOptions } from '../../src/manager.js';
 import { jsonLogger, silentLogger } from '../../src/util/log.js';
 import { FakeAgents, isRunning, serviceSpec, waitFor, workerNode } from './_fake-agent.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = netServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function call<R>(client: ControlClient, method: string, req: unknown): Promise<R> {
-  const fn = (client as unknown as Record<string, (r: unknown, cb: (e: unknown, r: unknown) => void) => void>)[method]!;
-  return new Promise((resolve, reject) => fn.call(client, req, (e, r) => (e ? reject(ShoalError.fromGrpc(e)) : resolve(r as R))));
-}
+import { call, freePort } from './_managers.js';
 
 test.serial('3 managers on raft: loops converge, followers forward, failover, restart rebuilds the store', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'shoal-mgr-'));

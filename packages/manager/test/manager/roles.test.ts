@@ -6,30 +6,13 @@
 // forced out; the leader demoting itself hands leadership over first; the last manager stays.
 import test from 'ava';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer as netServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlClient, createClient, NodeRole, NodeState, RaftMemberStatus, ShoalError, type Node } from '@shoal/api';
 import { Manager, type ManagerOptions } from '../../src/manager.js';
 import { jsonLogger, silentLogger } from '../../src/util/log.js';
 import { waitFor, workerNode } from './_fake-agent.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = netServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function call<R>(client: ControlClient, method: string, req: unknown): Promise<R> {
-  const fn = (client as unknown as Record<string, (r: unknown, cb: (e: unknown, r: unknown) => void) => void>)[method]!;
-  return new Promise((resolve, reject) => fn.call(client, req, (e, r) => (e ? reject(ShoalError.fromGrpc(e)) : resolve(r as R))));
-}
+import { call, freePort } from './_managers.js';
 
 test.serial('demote, promote, quorum refusals, forced removal of a down manager, self-demotion of the leader', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'shoal-roles-'));
