@@ -38,10 +38,27 @@ export interface E2EResult {
   rss_samples_peak_mb: number | null;
   /** peak RSS (VmHWM, MiB) of every manager */
   managers_rss_mb: Record<string, number>;
+  /** CPU seconds (user + system) each manager and the farms used from the first create to the end */
+  managers_cpu_s: Record<string, number>;
+  farms_cpu_s: number | null;
+  /** leader CPU seconds per 10,000 tasks RUNNING (compare runs on a loaded machine by this) */
+  leader_cpu_s_per_10k: number | null;
   leader: string;
   /** raft terms seen during the deploy (1 = no leader change) */
   terms: number[];
   error?: string;
+}
+
+/** user + system CPU seconds of a process so far (from /proc/PID/stat; clock ticks of 1/100 s) */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return undefined;
+  }
 }
 
 function procStatus(pid: number | undefined): { rssKb: number; hwmKb: number } | undefined {
@@ -84,7 +101,7 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
   const progress = o.progress ?? (() => {});
   const result: E2EResult = {
     tasks: total, nodes: o.nodes, services: o.services, replicas: o.replicas, seconds: null, running: 0,
-    create_seconds: NaN, first_running_seconds: null, bring_up_seconds: NaN, rssMb: null, rss_samples_peak_mb: null, managers_rss_mb: {}, leader: '', terms: [],
+    create_seconds: NaN, first_running_seconds: null, bring_up_seconds: NaN, rssMb: null, rss_samples_peak_mb: null, managers_rss_mb: {}, managers_cpu_s: {}, farms_cpu_s: null, leader_cpu_s_per_10k: null, leader: '', terms: [],
   };
   if (o.profDir) {
     // NODE_OPTIONS refuses --cpu-prof: a preloaded module profiles each manager instead
@@ -117,6 +134,9 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
 
     // ---- measured part: first create → all RUNNING
     const t0 = performance.now();
+    const cpu0 = new Map(cluster.managers().map((m) => [m.name, cpuSeconds(m.pid) ?? NaN]));
+    const farmCpu = (): number => farms.reduce((a, f) => a + (cpuSeconds(f.pid) ?? NaN), 0);
+    const farmCpu0 = farmCpu();
     let peakRssKb = 0;
     let current = leader;
     const sample = (): void => {
@@ -160,6 +180,13 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
     } finally {
       clearInterval(sampler);
       sample();
+      for (const m of cluster.managers()) {
+        const c = cpuSeconds(m.pid);
+        if (c !== undefined) result.managers_cpu_s[m.name] = Number((c - (cpu0.get(m.name) ?? NaN)).toFixed(1));
+      }
+      result.farms_cpu_s = Number((farmCpu() - farmCpu0).toFixed(1));
+      const leaderCpu = result.managers_cpu_s[current.name];
+      if (leaderCpu !== undefined && result.running > 0) result.leader_cpu_s_per_10k = Number(((leaderCpu * 10_000) / result.running).toFixed(2));
       // the leader's peak; if leadership moved, the highest peak of any manager (conservative)
       for (const m of cluster.managers()) {
         const st = procStatus(m.pid);
