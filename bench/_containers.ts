@@ -63,6 +63,63 @@ export function cpuSeconds(marks: string[]): number {
   return Math.round(total * 100) / 100;
 }
 
+/**
+ * CPU seconds by process name (comm) of the live processes whose command line contains one of
+ * `marks` (children: runc under a shim, CNI plugins and mount helpers under containerd). With
+ * `cgroup`, also the cpuacct usage of that cgroup (the containers' own processes, including runc
+ * init before its exec), as "cgroup" (all in `user`).
+ */
+export function cpuBreakdown(marks: string[], cgroup?: string): Record<string, CpuUse> {
+  const out: Record<string, CpuUse> = {};
+  for (const p of readdirSafe('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+      if (!marks.some((m) => cmd.includes(m))) continue;
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const e = (out[comm] ??= { user: 0, sys: 0, children: 0 });
+      e.user += Number(f[11]) / 100;
+      e.sys += Number(f[12]) / 100;
+      e.children += (Number(f[13]) + Number(f[14])) / 100;
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  if (cgroup) {
+    try {
+      const ns = Number(readFileSync(isCgroupV2() ? `/sys/fs/cgroup${cgroup}/cpu.stat` : `/sys/fs/cgroup/cpuacct${cgroup}/cpuacct.usage`, 'utf8').match(/^(?:usage_usec )?(\d+)/m)?.[1] ?? 0);
+      out.cgroup = { user: isCgroupV2() ? ns / 1e6 : ns / 1e9, sys: 0, children: 0 };
+    } catch {
+      /* no such cgroup yet */
+    }
+  }
+  return out;
+}
+
+function isCgroupV2(): boolean {
+  return existsSync('/sys/fs/cgroup/cgroup.controllers');
+}
+
+/** CPU seconds: the process's own user and system time, and what its reaped children used. */
+export interface CpuUse {
+  user: number;
+  sys: number;
+  children: number;
+}
+
+/** b - a per name, rounded to 10 ms; names whose use did not change are left out. */
+export function cpuDiff(a: Record<string, CpuUse>, b: Record<string, CpuUse>): Record<string, CpuUse> {
+  const out: Record<string, CpuUse> = {};
+  const r = (x: number) => Math.round(x * 100) / 100;
+  for (const [k, v] of Object.entries(b)) {
+    const d = { user: r(v.user - (a[k]?.user ?? 0)), sys: r(v.sys - (a[k]?.sys ?? 0)), children: r(v.children - (a[k]?.children ?? 0)) };
+    if (d.user || d.sys || d.children) out[k] = d;
+  }
+  return out;
+}
+
 type Cleanup = () => Promise<void>;
 const cleanups: Cleanup[] = [];
 let cleaning: Promise<void> | undefined;
@@ -122,6 +179,8 @@ export interface ShoalNode {
   containerCount(): Promise<number>;
   /** CPU seconds used so far by shoald, containerd and the live shims (see cpuSeconds) */
   cpu(): number;
+  /** the same by process name, plus the task containers' cgroup (see cpuBreakdown) */
+  cpuByProcess(): ReturnType<typeof cpuBreakdown>;
 }
 
 /** One shoald (manager + worker on the CRI runtime) with a private containerd NAME. */
@@ -142,7 +201,8 @@ export async function startShoal(name: string): Promise<ShoalNode> {
     return a.stdout.split('\n').filter(Boolean).length;
   };
   const marks = [cluster.dir, `/shoal-test/${name}/`];
-  return { cluster, api: cluster.api, containerd, containerCount, cpu: () => cpuSeconds(marks) };
+  const podCgroup = containerd.cgroupParent('m1');
+  return { cluster, api: cluster.api, containerd, containerCount, cpu: () => cpuSeconds(marks), cpuByProcess: () => cpuBreakdown(marks, podCgroup) };
 }
 
 export function shoalSpec(name: string, replicas: number, env: string[] = []): ServiceSpec {
@@ -200,6 +260,8 @@ export interface Swarm {
   containerCount(serviceId: string): Promise<number>;
   /** CPU seconds used so far by dockerd, its containerd and the live shims (see cpuSeconds) */
   cpu(): number;
+  /** the same by process name, plus the containers' cgroup /docker (see cpuBreakdown) */
+  cpuByProcess(): ReturnType<typeof cpuBreakdown>;
 }
 
 function dpkgInstalled(pkg: string): boolean {
@@ -316,6 +378,7 @@ export async function startSwarm(): Promise<Swarm> {
       return list.length;
     },
     cpu: () => cpuSeconds([`${DOCKER_RUN}/`]),
+    cpuByProcess: () => cpuBreakdown([`${DOCKER_RUN}/`], '/docker'),
   };
 }
 

@@ -11,7 +11,7 @@
 import { loadavg } from 'node:os';
 import { machine } from './_machine.js';
 import {
-  benchMain, ensureDocker, flag, log, now, runningOf, seconds, shoalRemove, shoalSpec, shoalTasks, startShoal, startSwarm,
+  benchMain, cpuDiff, ensureDocker, flag, log, now, runningOf, seconds, shoalRemove, shoalSpec, shoalTasks, startShoal, startSwarm,
   stateCounts, swarmRemove, swarmRunning, swarmSpec, swarmStates, swarmTasks,
 } from './_containers.js';
 import { observed, waitFor } from '@shoal/testkit';
@@ -28,6 +28,7 @@ async function shoalRuns(): Promise<Map<number, number>> {
   for (const n of NS) {
     const name = `conv-${n}`;
     const cpu0 = node.cpu();
+    const by0 = node.cpuByProcess();
     const t0 = now();
     const id = (await node.api.createService({ spec: shoalSpec(name, n) })).service!.id;
     await waitFor(`shoal ${name}: ${n} tasks RUNNING`, async () => {
@@ -36,8 +37,9 @@ async function shoalRuns(): Promise<Map<number, number>> {
     }, PER_N_MS, { intervalMs: 50 });
     const ms = now() - t0;
     const cpu = Math.round((node.cpu() - cpu0) * 100) / 100;
+    const cpuBy = cpuDiff(by0, node.cpuByProcess());
     out.set(n, ms);
-    console.log(JSON.stringify({ bench: 'converge.run', system: 'shoal', n, s: seconds(ms), cpu_s: cpu }));
+    console.log(JSON.stringify({ bench: 'converge.run', system: 'shoal', n, s: seconds(ms), cpu_s: cpu, cpu_by_process_s: cpuBy }));
     log(`shoal n=${n}: ${seconds(ms)} s to RUNNING (${cpu} CPU-s in shoald + containerd + shims); removing`);
     const rm = await shoalRemove(node, id, PER_N_MS);
     log(`shoal n=${n}: containers gone ${seconds(rm)} s after remove`);
@@ -52,6 +54,7 @@ async function swarmRuns(): Promise<Map<number, number>> {
   for (const n of NS) {
     const name = `conv-${n}`;
     const cpu0 = sw.cpu();
+    const by0 = sw.cpuByProcess();
     const t0 = now();
     const { ID: id } = await sw.call<{ ID: string }>('POST', '/services/create', swarmSpec(name, n));
     await waitFor(`swarm ${name}: ${n} tasks running`, async () => {
@@ -60,8 +63,9 @@ async function swarmRuns(): Promise<Map<number, number>> {
     }, PER_N_MS, { intervalMs: 50 });
     const ms = now() - t0;
     const cpu = Math.round((sw.cpu() - cpu0) * 100) / 100;
+    const cpuBy = cpuDiff(by0, sw.cpuByProcess());
     out.set(n, ms);
-    console.log(JSON.stringify({ bench: 'converge.run', system: 'swarm', n, s: seconds(ms), cpu_s: cpu }));
+    console.log(JSON.stringify({ bench: 'converge.run', system: 'swarm', n, s: seconds(ms), cpu_s: cpu, cpu_by_process_s: cpuBy }));
     log(`swarm n=${n}: ${seconds(ms)} s to running (${cpu} CPU-s in dockerd + containerd + shims); removing`);
     const rm = await swarmRemove(sw, id, PER_N_MS);
     log(`swarm n=${n}: containers gone ${seconds(rm)} s after remove`);
