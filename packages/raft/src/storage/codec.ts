@@ -5,6 +5,7 @@
 //   d                  -> snapshot data
 //   o                  -> log floor: index and term of the last compacted entry (u64, u64)
 //   b                  -> the cluster's bootstrap configuration and founders' addresses (JSON), never compacted
+//   w                  -> seq (u64) of the last write-ahead-log record applied to the entries and hard state
 // Big-endian indexes keep entries in log order under level's byte-wise key ordering.
 import type { ConfState, Entry, HardState, SnapshotMetadata } from '../core/types.js';
 
@@ -13,6 +14,7 @@ export const KEY_SNAP_META = Buffer.from('s');
 export const KEY_SNAP_DATA = Buffer.from('d');
 export const KEY_OFFSET = Buffer.from('o');
 export const KEY_BOOTSTRAP = Buffer.from('b');
+export const KEY_WAL_SEQ = Buffer.from('w');
 export const ENTRY_PREFIX = 0x65; // 'e'
 
 export function entryKey(index: number): Buffer {
@@ -90,4 +92,16 @@ export function encodeBootstrap(cs: ConfState, addrs: ReadonlyMap<number, string
 export function decodeBootstrap(v: Uint8Array): { confState: ConfState; addrs: Map<number, string> } {
   const o = JSON.parse(Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8')) as Partial<ConfState> & { addrs?: [number, string][] };
   return { confState: { voters: o.voters ?? [], learners: o.learners ?? [] }, addrs: new Map(o.addrs ?? []) };
+}
+
+export function encodeSeq(seq: number): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeBigUInt64BE(BigInt(seq), 0);
+  return b;
+}
+
+export function decodeSeq(v: Uint8Array): number {
+  const b = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  if (b.byteLength !== 8) throw new Error('raft storage: write-ahead log position is corrupt');
+  return Number(b.readBigUInt64BE(0));
 }

@@ -1,6 +1,25 @@
-// Durable raft storage on level (LevelDB). Reads are synchronous from an in-memory copy of the
-// uncompacted log (loaded at open, bounded by compaction); every write is one atomic batch
-// written with sync: true, so a resolved save() has reached the disk.
+// Durable raft storage: a write-ahead log (wal.ts) in front of level (LevelDB). Reads are
+// synchronous from an in-memory copy of the uncompacted log (loaded at open, bounded by
+// compaction).
+//
+// This departs from "every write is one synced level batch" (issue 3, item 2) for the log and the
+// hard state, because level's synced writes were what bounded raft's write latency: on the bench
+// machine a save() with sync: true took ~3 ms on the leader and 4-18 ms on a follower (level
+// appends to a growing log file, so each sync also journals the file's new size, and its writes
+// queue behind one another), against 0.2-1 ms for one fdatasync of a write into a preallocated
+// file (bench with 3 members: 109-229 writes/s with one client, p50 3.2-7.3 ms, etcd 1.7-1.9 ms).
+// So:
+//  - save() appends one WAL record (hard state + entries) with one write and one fdatasync; once
+//    it resolves, the write is durable (a change of the commit index alone is not synced);
+//  - the same changes are then applied to level in the background, without sync, in batches that
+//    also record the last WAL seq they include (key "w"); level stays the store of record with
+//    the layout of codec.ts;
+//  - now and then (a WAL segment filled up, a snapshot) a checkpoint makes level durable
+//    (compactRange flushes and syncs its memtable) and deletes the WAL segments it covers;
+//  - snapshots (created here or received from the leader) and the bootstrap are written to level
+//    directly in synced batches, as before;
+//  - open() = open level, then replay the WAL records after level's "w".
+import { join } from 'node:path';
 import { Level } from 'level';
 import { entrySize, limitSize } from '../core/log.js';
 import { cloneConfState } from '../core/confchange.js';
@@ -12,19 +31,24 @@ import {
   KEY_OFFSET,
   KEY_SNAP_DATA,
   KEY_SNAP_META,
+  KEY_WAL_SEQ,
   decodeBootstrap,
   decodeEntry,
   decodeHardState,
   decodeOffset,
+  decodeSeq,
   decodeSnapMeta,
   encodeBootstrap,
   encodeEntry,
   encodeHardState,
   encodeOffset,
+  encodeSeq,
   encodeSnapMeta,
   entryKey,
   entryKeyIndex,
 } from './codec.js';
+import { Wal } from './wal.js';
+import type { SaveRecord } from './wal-record.js';
 
 type Db = Level<Buffer, Buffer>;
 type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
@@ -32,7 +56,13 @@ type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key:
 export interface LevelStorageOptions {
   /** write with fsync (default true); false only for tests that do not care about durability */
   sync?: boolean;
+  /** size of a write-ahead log segment file (default 64 MiB) */
+  walSegmentBytes?: number;
 }
+
+const DEFAULT_SEGMENT_BYTES = 64 << 20;
+/** a key range that holds no keys: compactRange over it only flushes (and syncs) the memtable */
+const EMPTY_RANGE: [Buffer, Buffer] = [Buffer.from('z0'), Buffer.from('z1')];
 
 export class LevelStorage implements RaftStorageReader {
   private hs: HardState = { term: 0, vote: 0, commit: 0 };
@@ -54,6 +84,15 @@ export class LevelStorage implements RaftStorageReader {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
   private readonly sync: boolean;
+  private wal!: Wal;
+  /** level changes of WAL records written but not yet applied to level, and the last such seq */
+  private pending: BatchOp[] = [];
+  private pendingSeq = 0;
+  /** the last WAL seq whose changes level has (not necessarily durably) */
+  private appliedSeq = 0;
+  private pumping: Promise<void> | undefined;
+  private checkpointing: Promise<void> | undefined;
+  private failed: Error | undefined;
 
   private constructor(
     private readonly db: Db,
@@ -63,12 +102,14 @@ export class LevelStorage implements RaftStorageReader {
     this.snap = { metadata: { index: 0, term: 0, confState: { voters: [], learners: [] } }, data: new Uint8Array() };
   }
 
+  /** opens level in `dir` and the write-ahead log in `dir`/wal, replaying the log into level */
   static async open(dir: string, opts: LevelStorageOptions = {}): Promise<LevelStorage> {
     const db: Db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await db.open();
     const s = new LevelStorage(db, opts);
     try {
       await s.load();
+      await s.recover(join(dir, 'wal'), opts.walSegmentBytes ?? DEFAULT_SEGMENT_BYTES);
     } catch (err) {
       await db.close();
       throw err;
@@ -103,6 +144,25 @@ export class LevelStorage implements RaftStorageReader {
     this.ents = ents;
     this.pos = positions(0, ents);
     this.basePos = 0;
+  }
+
+  /** replays the WAL records level does not have yet, and writes them to level */
+  private async recover(walDir: string, segmentBytes: number): Promise<void> {
+    const w = await this.db.get(KEY_WAL_SEQ);
+    const after = w ? decodeSeq(w) : 0;
+    const ops: BatchOp[] = [];
+    const { wal } = await Wal.open(walDir, after, { segmentBytes, sync: this.sync }, (r: SaveRecord) => {
+      this.checkAppend(r.entries);
+      for (const op of this.applyLog(r.hardState, r.entries)) ops.push(op);
+    });
+    this.wal = wal;
+    this.appliedSeq = wal.lastSeq();
+    this.pendingSeq = this.appliedSeq;
+    if (ops.length > 0 || wal.lastSeq() !== after) {
+      ops.push({ type: 'put', key: KEY_WAL_SEQ, value: encodeSeq(wal.lastSeq()) });
+      await this.db.batch(ops, { sync: false });
+    }
+    if (wal.segmentCount() > 1) this.checkpoint();
   }
 
   /**
@@ -205,62 +265,104 @@ export class LevelStorage implements RaftStorageReader {
   // ---- writes ----
 
   /**
-   * Persists one Ready atomically and synced: an optional snapshot received from the leader
-   * (replacing the whole log), entries (overwriting any conflicting suffix) and the hard state.
+   * Persists one Ready: an optional snapshot received from the leader (replacing the whole log),
+   * entries (overwriting any conflicting suffix) and the hard state. Resolved once durable.
    */
   save(hardState: HardState | undefined, entries: Entry[], snapshot?: Snapshot): Promise<void> {
     return this.serial(async () => {
-      const ops: BatchOp[] = [];
-      let snap = this.snap;
-      let offset = this.offset;
-      let offsetTerm = this.offsetTerm;
-      let ents = this.ents;
-      let pos = this.pos;
-      let basePos = this.basePos;
-      if (snapshot && snapshot.metadata.index > snap.metadata.index) {
-        for (const e of ents) ops.push({ type: 'del', key: entryKey(e.index) });
-        ops.push({ type: 'put', key: KEY_SNAP_META, value: encodeSnapMeta(snapshot.metadata) });
-        ops.push({ type: 'put', key: KEY_SNAP_DATA, value: Buffer.from(snapshot.data) });
-        snap = snapshot;
-        offset = snapshot.metadata.index;
-        offsetTerm = snapshot.metadata.term;
-        ops.push({ type: 'put', key: KEY_OFFSET, value: encodeOffset(offset, offsetTerm) });
-        basePos = pos.length > 0 ? (pos[pos.length - 1] as number) : basePos;
-        ents = [];
-        pos = [];
-      }
-      if (entries.length > 0) {
-        let toAdd = entries;
-        const first = (entries[0] as Entry).index;
-        if (first <= offset) toAdd = entries.slice(offset + 1 - first); // already covered by the snapshot
-        if (toAdd.length > 0) {
-          const start = (toAdd[0] as Entry).index;
-          const last = offset + ents.length;
-          if (start > last + 1) throw new Error(`raft storage: gap before index ${start} (last ${last})`);
-          const newLast = (toAdd[toAdd.length - 1] as Entry).index;
-          // entries past the new tail belong to a conflicting suffix: delete them
-          for (let i = newLast + 1; i <= last; i++) ops.push({ type: 'del', key: entryKey(i) });
-          for (const e of toAdd) ops.push({ type: 'put', key: entryKey(e.index), value: encodeEntry(e) });
-          const keep = start - offset - 1;
-          ents = ents.slice(0, keep).concat(toAdd);
-          pos = pos.slice(0, keep).concat(positions(keep > 0 ? (pos[keep - 1] as number) : basePos, toAdd));
+      this.check();
+      if (snapshot && snapshot.metadata.index > this.snap.metadata.index) return this.saveSnapshot(hardState, entries, snapshot);
+      if (!hardState && entries.length === 0) return;
+      this.checkAppend(entries);
+      // like etcd's WAL: a change of the commit index alone need not be synced (it is recovered
+      // from the leader); entries, term and vote always are
+      const mustSync = entries.length > 0 || (hardState !== undefined && (hardState.term !== this.hs.term || hardState.vote !== this.hs.vote));
+      const segs = this.wal.segmentCount();
+      const seq = await this.wal.append(hardState, entries, mustSync);
+      const ops = this.applyLog(hardState, entries);
+      for (const op of ops) this.pending.push(op);
+      this.pendingSeq = seq;
+      this.pump();
+      if (this.wal.segmentCount() > segs) this.checkpoint();
+    });
+  }
+
+  /** throws if `entries` would leave a gap after the log (before anything is written) */
+  private checkAppend(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    const first = (entries[0] as Entry).index;
+    const last = this.lastIndex();
+    const start = Math.max(first, this.offset + 1);
+    if (start <= (entries[entries.length - 1] as Entry).index && start > last + 1) throw new Error(`raft storage: gap before index ${start} (last ${last})`);
+  }
+
+  /**
+   * Applies entries (checked by checkAppend) and a hard state to the in-memory log, in place,
+   * and returns the level operations that do the same.
+   */
+  private applyLog(hardState: HardState | undefined, entries: readonly Entry[]): BatchOp[] {
+    const ops: BatchOp[] = [];
+    if (entries.length > 0) {
+      const first = (entries[0] as Entry).index;
+      const skip = Math.max(0, this.offset + 1 - first); // already covered by the snapshot
+      if (skip < entries.length) {
+        const start = first + skip;
+        const last = this.lastIndex();
+        const newLast = (entries[entries.length - 1] as Entry).index;
+        // entries past the new tail belong to a conflicting suffix: delete them
+        for (let i = newLast + 1; i <= last; i++) ops.push({ type: 'del', key: entryKey(i) });
+        const keep = start - this.offset - 1;
+        if (keep < this.ents.length) {
+          this.ents.length = keep;
+          this.pos.length = keep;
+        }
+        let p = keep > 0 ? (this.pos[keep - 1] as number) : this.basePos;
+        for (let j = skip; j < entries.length; j++) {
+          const e = entries[j] as Entry;
+          ops.push({ type: 'put', key: entryKey(e.index), value: encodeEntry(e) });
+          p += entrySize(e);
+          this.ents.push(e);
+          this.pos.push(p);
         }
       }
-      const hs = hardState ?? this.hs;
-      if (hardState) ops.push({ type: 'put', key: KEY_HARD_STATE, value: encodeHardState(hardState) });
-      if (ops.length === 0) return;
-      // like etcd's WAL: a change of the commit index alone need not be synced (it is recovered
-      // from the leader); entries, snapshots, term and vote always are
-      const mustSync = entries.length > 0 || snapshot !== undefined || hs.term !== this.hs.term || hs.vote !== this.hs.vote;
-      await this.write(ops, mustSync);
-      this.snap = snap;
-      this.offset = offset;
-      this.offsetTerm = offsetTerm;
-      this.ents = ents;
-      this.pos = pos;
-      this.basePos = basePos;
-      this.hs = { ...hs };
-    });
+    }
+    if (hardState) {
+      ops.push({ type: 'put', key: KEY_HARD_STATE, value: encodeHardState(hardState) });
+      this.hs = { ...hardState };
+    }
+    return ops;
+  }
+
+  /**
+   * A snapshot from the leader replaces the log: written to level directly, synced, with level
+   * first made durable up to the WAL's last record, so that no WAL record before the snapshot is
+   * ever replayed on top of it.
+   */
+  private async saveSnapshot(hardState: HardState | undefined, entries: Entry[], snapshot: Snapshot): Promise<void> {
+    await this.drain();
+    await flushLevel(this.db);
+    const ops: BatchOp[] = [];
+    for (let i = this.offset + 1; i <= this.lastIndex(); i++) ops.push({ type: 'del', key: entryKey(i) });
+    ops.push({ type: 'put', key: KEY_SNAP_META, value: encodeSnapMeta(snapshot.metadata) });
+    ops.push({ type: 'put', key: KEY_SNAP_DATA, value: Buffer.from(snapshot.data) });
+    ops.push({ type: 'put', key: KEY_OFFSET, value: encodeOffset(snapshot.metadata.index, snapshot.metadata.term) });
+    ops.push({ type: 'put', key: KEY_WAL_SEQ, value: encodeSeq(this.wal.lastSeq()) });
+    const prev = { ents: this.ents, pos: this.pos, basePos: this.basePos, offset: this.offset, offsetTerm: this.offsetTerm, hs: this.hs };
+    this.basePos = this.pos.length > 0 ? (this.pos[this.pos.length - 1] as number) : this.basePos;
+    this.ents = [];
+    this.pos = [];
+    this.offset = snapshot.metadata.index;
+    this.offsetTerm = snapshot.metadata.term;
+    try {
+      this.checkAppend(entries);
+      for (const op of this.applyLog(hardState, entries)) ops.push(op);
+      await this.write(ops);
+    } catch (err) {
+      ({ ents: this.ents, pos: this.pos, basePos: this.basePos, offset: this.offset, offsetTerm: this.offsetTerm, hs: this.hs } = prev);
+      throw err;
+    }
+    this.snap = snapshot;
+    this.checkpoint();
   }
 
   /**
@@ -270,6 +372,7 @@ export class LevelStorage implements RaftStorageReader {
    */
   createSnapshot(index: number, confState: ConfState, data: Uint8Array, compactTo: number = index): Promise<Snapshot> {
     return this.serial(async () => {
+      this.check();
       if (index <= this.snap.metadata.index) return this.snap;
       if (index > this.lastIndex()) throw new RaftError('Unavailable', `snapshot index ${index} past last index`);
       const metadata = { index, term: this.term(index), confState: cloneConfState(confState) };
@@ -284,6 +387,10 @@ export class LevelStorage implements RaftStorageReader {
         for (let i = this.offset + 1; i <= upTo; i++) ops.push({ type: 'del', key: entryKey(i) });
         ops.push({ type: 'put', key: KEY_OFFSET, value: encodeOffset(upTo, offsetTerm) });
       }
+      // the background writes must not put back entries this batch deletes. The batch does not
+      // move "w": replaying older WAL records over it is harmless (entries at or below the
+      // offset are skipped, later ones are rewritten in order)
+      await this.drain();
       await this.write(ops);
       this.snap = { metadata, data };
       if (upTo > this.offset) {
@@ -294,8 +401,73 @@ export class LevelStorage implements RaftStorageReader {
         this.offset = upTo;
         this.offsetTerm = offsetTerm;
       }
+      this.checkpoint();
       return this.snap;
     });
+  }
+
+  /** applies the pending WAL records' changes to level, unsynced, in the background */
+  private pump(): void {
+    if (this.pumping || this.failed) return;
+    this.pumping = (async () => {
+      try {
+        while (this.pendingSeq > this.appliedSeq) {
+          const ops = this.pending;
+          const seq = this.pendingSeq;
+          this.pending = [];
+          ops.push({ type: 'put', key: KEY_WAL_SEQ, value: encodeSeq(seq) });
+          await this.db.batch(ops, { sync: false });
+          this.appliedSeq = seq;
+        }
+      } catch (err) {
+        this.failed = err instanceof Error ? err : new Error(String(err));
+      } finally {
+        this.pumping = undefined;
+      }
+    })();
+  }
+
+  /** waits until level has every WAL record written so far */
+  private async drain(): Promise<void> {
+    while (this.pumping) await this.pumping;
+    this.check();
+  }
+
+  /**
+   * Makes level durable up to what it has now (compactRange flushes its memtable into a synced
+   * table file) and deletes the WAL segments that holds no record after that. In the background.
+   */
+  private checkpoint(): void {
+    if (this.checkpointing || this.failed) return;
+    this.checkpointing = (async () => {
+      try {
+        if (this.pumping) await this.pumping;
+        const upTo = this.appliedSeq;
+        await flushLevel(this.db);
+        await this.wal.removeUpTo(upTo);
+      } catch (err) {
+        if (!this.closed) this.failed = err instanceof Error ? err : new Error(String(err));
+      } finally {
+        this.checkpointing = undefined;
+      }
+    })();
+  }
+
+  /** number of write-ahead log segment files (for tests) */
+  walSegments(): number {
+    return this.wal.segmentCount();
+  }
+
+  /** waits for the background writes to level and a running checkpoint (for tests) */
+  async settle(): Promise<void> {
+    await this.drain();
+    while (this.checkpointing) await this.checkpointing;
+    this.check();
+  }
+
+  private check(): void {
+    if (this.closed) throw new RaftError('Unavailable', 'raft storage is closed');
+    if (this.failed) throw new RaftError('Unavailable', `raft storage failed: ${this.failed.message}`);
   }
 
   private async write(ops: BatchOp[], sync = true): Promise<void> {
@@ -312,9 +484,21 @@ export class LevelStorage implements RaftStorageReader {
   async close(): Promise<void> {
     await this.queue;
     if (this.closed) return;
+    while (this.pumping) await this.pumping;
+    while (this.checkpointing) await this.checkpointing;
     this.closed = true;
+    await this.wal.close();
     await this.db.close();
   }
+}
+
+/**
+ * Makes everything written to level so far durable: compactRange (classic-level, which `level`
+ * is on Node) first flushes the memtable into a table file that LevelDB syncs, with its manifest,
+ * before it returns; over a range without keys it does nothing else.
+ */
+async function flushLevel(db: Db): Promise<void> {
+  await (db as unknown as { compactRange(start: Buffer, end: Buffer): Promise<void> }).compactRange(...EMPTY_RANGE);
 }
 
 function positions(start: number, ents: Entry[]): number[] {
