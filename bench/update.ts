@@ -11,7 +11,7 @@
 // Progress on stderr, JSON lines on stdout, the summary as the LAST line:
 //   {"bench":"update","tasks":100,"shoal_s":…,"swarm_s":…,"ratio":…,"machine":…}
 import { loadavg } from 'node:os';
-import { UpdateState } from '@shoal/api';
+import { TaskState, UpdateState, type Task } from '@shoal/api';
 import { observed, waitFor } from '@shoal/testkit';
 import { machine } from './_machine.js';
 import {
@@ -35,6 +35,7 @@ async function shoalRun(): Promise<number> {
   log(`shoal: ${TASKS} RUNNING; updating (env ${NEW_ENV})`);
   const svc = (await api.getService({ serviceId: id })).service!;
   const spec = shoalSpec('upd', TASKS, [NEW_ENV]);
+  const cpu0 = node.cpu();
   const t0 = now();
   await api.updateService({ serviceId: id, serviceVersion: svc.meta!.version, spec });
   await waitFor(`shoal upd: update COMPLETED and ${TASKS} tasks of the new spec RUNNING`, async () => {
@@ -45,10 +46,48 @@ async function shoalRun(): Promise<number> {
     return observed(st?.state === UpdateState.COMPLETED && fresh === TASKS, { update: UpdateState[st?.state ?? 0], message: st?.message, newRunning: fresh, states: stateCounts(tasks) });
   }, STEP_MS, { intervalMs: 100 });
   const ms = now() - t0;
-  console.log(JSON.stringify({ bench: 'update.run', system: 'shoal', tasks: TASKS, s: seconds(ms) }));
-  log(`shoal: update of ${TASKS} took ${seconds(ms)} s; removing`);
+  const cpu = Math.round((node.cpu() - cpu0) * 100) / 100;
+  const slots = slotTimes(await shoalTasks(api, id), NEW_ENV);
+  console.log(JSON.stringify({ bench: 'update.run', system: 'shoal', tasks: TASKS, s: seconds(ms), cpu_s: cpu, slots }));
+  log(`shoal: update of ${TASKS} took ${seconds(ms)} s (${cpu} CPU-s in shoald + containerd + shims); removing`);
   await shoalRemove(node, id, STEP_MS);
   return ms;
+}
+
+const ts = (iso: string | undefined): number | undefined => (iso ? Date.parse(iso) : undefined);
+
+function quantiles(xs: number[]): { median: number; p90: number; max: number } | null {
+  if (xs.length === 0) return null;
+  const v = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => seconds(v[Math.min(v.length - 1, Math.floor(p * v.length))]!);
+  return { median: q(0.5), p90: q(0.9), max: seconds(v[v.length - 1]!) };
+}
+
+/**
+ * Where a slot's time went, from the store after the update: for each new task, from its creation
+ * by the updater to the old task's SHUTDOWN (stop), to its own RUNNING (slot), and from the RUNNING
+ * of one new task to the next creation (hand-over to the next slot). Status timestamps are the
+ * agent's, creation the manager's: one machine, one clock.
+ */
+function slotTimes(tasks: Task[], env: string) {
+  const fresh = tasks.filter((t) => t.spec?.container?.env.includes(env) && t.status?.state === TaskState.RUNNING);
+  const stop: number[] = [];
+  const slot: number[] = [];
+  for (const t of fresh) {
+    const created = ts(t.meta?.createdAt);
+    const running = ts(t.status?.timestamp);
+    if (created === undefined || running === undefined) continue;
+    slot.push(running - created);
+    const old = tasks.find((o) => o.slot === t.slot && o.id !== t.id && !o.spec?.container?.env.includes(env));
+    const down = ts(old?.status?.timestamp);
+    if (old?.status?.state === TaskState.SHUTDOWN && down !== undefined) stop.push(down - created);
+  }
+  const created = fresh.map((t) => ts(t.meta?.createdAt)!).sort((a, b) => a - b);
+  const running = fresh.map((t) => ts(t.status?.timestamp)!).sort((a, b) => a - b);
+  // the i-th creation after the first wave waits for the (i - parallelism)-th RUNNING
+  const handover: number[] = [];
+  for (let i = 10; i < created.length; i++) handover.push(created[i]! - running[i - 10]!);
+  return { create_to_old_shutdown_s: quantiles(stop), create_to_running_s: quantiles(slot), running_to_next_create_s: quantiles(handover) };
 }
 
 async function swarmRun(): Promise<number> {
@@ -61,6 +100,7 @@ async function swarmRun(): Promise<number> {
   }, STEP_MS, { intervalMs: 250 });
   log(`swarm: ${TASKS} running; updating (env ${NEW_ENV})`);
   const svc = await sw.call<{ Version: { Index: number } }>('GET', `/services/${id}`);
+  const cpu0 = sw.cpu();
   const t0 = now();
   await sw.call('POST', `/services/${id}/update?version=${svc.Version.Index}`, swarmSpec('upd', TASKS, [NEW_ENV]));
   await waitFor(`swarm upd: UpdateStatus completed and ${TASKS} tasks of the new spec running`, async () => {
@@ -71,8 +111,9 @@ async function swarmRun(): Promise<number> {
     return observed(st?.State === 'completed' && fresh === TASKS, { update: st?.State, message: st?.Message, newRunning: fresh, states: swarmStates(tasks) });
   }, STEP_MS, { intervalMs: 100 });
   const ms = now() - t0;
-  console.log(JSON.stringify({ bench: 'update.run', system: 'swarm', tasks: TASKS, s: seconds(ms) }));
-  log(`swarm: update of ${TASKS} took ${seconds(ms)} s; removing`);
+  const cpu = Math.round((sw.cpu() - cpu0) * 100) / 100;
+  console.log(JSON.stringify({ bench: 'update.run', system: 'swarm', tasks: TASKS, s: seconds(ms), cpu_s: cpu }));
+  log(`swarm: update of ${TASKS} took ${seconds(ms)} s (${cpu} CPU-s in dockerd + containerd + shims); removing`);
   await swarmRemove(sw, id, STEP_MS);
   return ms;
 }
