@@ -1,6 +1,12 @@
 // Batches task status updates: changes within a short window are coalesced (latest status per
 // task wins) and sent in one UpdateTaskStatus call. Updates that could not be sent (no session,
 // RPC failed) stay pending and go out with the next flush.
+//
+// The window is a rate limit, not a delay: after a quiet window the first change goes out at once
+// (with whatever else changed in the same turn of the event loop), and only changes that follow
+// within `windowMs` of that send wait for the window to end. A rolling update waits for the
+// agent's reports on its critical path (old task stopped, new task running) and a lone change
+// should not sit out the window; a busy node still sends at most one batch per window.
 import type { TaskStatus, TaskStatusUpdate } from '@shoal/api';
 import type { Clock, Timer } from './clock.js';
 import { errorMessage, type Logger } from './log.js';
@@ -23,6 +29,8 @@ export class StatusReporter {
   private timer: Timer | undefined;
   private inFlight: Promise<void> | undefined;
   private closed = false;
+  /** when the last batch was sent (rate limit of the window) */
+  private lastSendAt = -Infinity;
   /** Number of UpdateTaskStatus calls that succeeded. */
   sentBatches = 0;
   sentUpdates = 0;
@@ -55,7 +63,9 @@ export class StatusReporter {
 
   private schedule(ms?: number): void {
     if (this.timer || this.inFlight || this.closed) return;
-    this.timer = this.opts.clock.setTimer(ms ?? this.opts.windowMs ?? 50, () => {
+    const window = this.opts.windowMs ?? 50;
+    const wait = ms ?? Math.max(0, this.lastSendAt + window - this.opts.clock.now());
+    this.timer = this.opts.clock.setTimer(wait, () => {
       this.timer = undefined;
       void this.flush();
     });
@@ -64,6 +74,7 @@ export class StatusReporter {
   async flush(): Promise<void> {
     if (this.inFlight || this.closed || this.pending.size === 0) return;
     const batch = [...this.pending].slice(0, this.opts.maxBatch ?? 1000);
+    this.lastSendAt = this.opts.clock.now();
     const run = async (): Promise<void> => {
       let failed = false;
       try {

@@ -14,7 +14,7 @@ import { makeTask } from './helpers/tasks.js';
 const st = (state: TaskState): TaskStatus => ({ state, message: '', err: '', health: 0, appliedBy: 'n' });
 const tick = () => new Promise((r) => setImmediate(r));
 
-test('reporter: coalesces within the window, latest status per task, one RPC', async (t) => {
+test('reporter: after a quiet window the first changes go out at once (one RPC for the turn); later ones wait out the window', async (t) => {
   const clock = new ManualClock();
   const sent: TaskStatusUpdate[][] = [];
   const r = new StatusReporter({ clock, logger: silentLogger, windowMs: 50, send: async (u) => void sent.push(u) });
@@ -22,12 +22,30 @@ test('reporter: coalesces within the window, latest status per task, one RPC', a
   r.report('a', st(TaskState.PREPARING));
   r.report('b', st(TaskState.ACCEPTED));
   r.report('a', st(TaskState.READY));
-  clock.advance(49);
-  t.is(sent.length, 0);
-  clock.advance(1);
+  t.is(sent.length, 0, 'not sent synchronously: the rest of the turn joins the batch');
+  clock.advance(0);
   await tick();
   t.is(sent.length, 1);
   t.deepEqual(sent[0]!.map((u) => [u.taskId, u.status?.state]), [['a', TaskState.READY], ['b', TaskState.ACCEPTED]]);
+  // within the window of that send: coalesced until the window ends
+  clock.advance(10);
+  r.report('a', st(TaskState.STARTING));
+  r.report('b', st(TaskState.PREPARING));
+  r.report('a', st(TaskState.RUNNING));
+  clock.advance(39);
+  await tick();
+  t.is(sent.length, 1);
+  clock.advance(1);
+  await tick();
+  t.is(sent.length, 2);
+  t.deepEqual(sent[1]!.map((u) => [u.taskId, u.status?.state]), [['a', TaskState.RUNNING], ['b', TaskState.PREPARING]]);
+  // quiet for a whole window: the next change goes out at once again
+  clock.advance(50);
+  r.report('b', st(TaskState.READY));
+  clock.advance(0);
+  await tick();
+  t.is(sent.length, 3);
+  t.deepEqual(sent[2]!.map((u) => [u.taskId, u.status?.state]), [['b', TaskState.READY]]);
   t.is(r.pendingCount, 0);
 });
 
