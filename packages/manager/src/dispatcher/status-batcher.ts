@@ -1,6 +1,12 @@
 // Task status updates from agents, coalesced for a short window (or until N are pending) and
 // written in one store transaction. A later update of the same task replaces an earlier one
 // unless it would move the task backwards.
+//
+// The window limits the rate, it does not delay a lone update: after a quiet window the first
+// update is written in the next turn of the event loop (with whatever arrived in the same turn);
+// updates within `windowMs` of that flush wait for the window to end. So a busy dispatcher still
+// writes at most one status entry per window, while the reports a rolling update waits on (an
+// old task stopped, a new one running) reach the store without sitting out the window.
 import { TaskState, type TaskStatus } from '@shoal/api';
 import type { ManagerState } from '../state/state.js';
 import type { Clock, Timer } from '../util/clock.js';
@@ -15,6 +21,8 @@ export class StatusBatcher {
   private pending = new Map<string, Pending>();
   private timer: Timer | undefined;
   private waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  /** when the last flush began (the window's rate limit) */
+  private lastFlushAt = -Infinity;
 
   constructor(
     private readonly state: ManagerState,
@@ -39,7 +47,7 @@ export class StatusBatcher {
     }
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     if (this.pending.size >= this.maxPending) void this.flush();
-    else if (!this.timer) this.timer = this.clock.setTimer(this.windowMs, () => void this.flush());
+    else if (!this.timer) this.timer = this.clock.setTimer(Math.max(0, this.lastFlushAt + this.windowMs - this.clock.now()), () => void this.flush());
     return done;
   }
 
@@ -51,6 +59,7 @@ export class StatusBatcher {
     this.pending = new Map();
     this.waiters = [];
     if (batch.size === 0) return waiters.forEach((w) => w.resolve());
+    this.lastFlushAt = this.clock.now();
     try {
       await this.state.update((tx) => {
         for (const [taskId, u] of batch) {
