@@ -268,6 +268,58 @@ test.serial('inspect of a running container fetches the pid with a verbose statu
   }
 });
 
+test.serial('per task, prepare/start/inspect ask containerd only what they need; the image is asked once; a failed prepare forgets it', async (t) => {
+  const fresh = newRuntime();
+  const cri = (fresh as unknown as { cri: Record<'runtime' | 'image', (m: string, req: { verbose?: boolean }, o?: unknown) => Promise<unknown>> }).cri;
+  const real = { runtime: cri.runtime, image: cri.image };
+  const calls: Record<string, number> = {};
+  for (const svc of ['runtime', 'image'] as const) {
+    cri[svc] = (m, req, o) => {
+      const k = m === 'ContainerStatus' && req.verbose ? 'ContainerStatus(verbose)' : m;
+      calls[k] = (calls[k] ?? 0) + 1;
+      return real[svc](m, req, o);
+    };
+  }
+  const handles: ContainerHandle[] = [];
+  try {
+    t.true(await fresh.imageExists('shoal-test/busybox:1'));
+    for (let i = 0; i < 2; i++) {
+      const h = await fresh.prepare(spec({}));
+      handles.push(h);
+      await fresh.start(h);
+      t.like(await fresh.inspect(h), { state: 'running' });
+      t.like(await fresh.inspect(h), { state: 'running' });
+    }
+    t.deepEqual(calls, {
+      ImageStatus: 1,
+      ListPodSandbox: 2, // the stale-sandbox check; no ListContainers without a sandbox
+      RunPodSandbox: 2,
+      PodSandboxStatus: 2, // the IP for /etc/hosts
+      CreateContainer: 2,
+      StartContainer: 2,
+      'ContainerStatus(verbose)': 2, // the first inspect learns the pid
+      ContainerStatus: 2,
+    });
+    // prepare is still idempotent: the task's existing container is found through its sandbox
+    const s = spec({});
+    const h1 = await fresh.prepare(s);
+    handles.push(h1);
+    t.deepEqual(await fresh.prepare(s), h1);
+    // a prepare that fails after the image check makes the next check ask containerd again
+    const before = calls.ImageStatus ?? 0;
+    await t.throwsAsync(fresh.prepare(spec({ sysctls: { 'net.shoal.nope': '1' } })));
+    t.true(await fresh.imageExists('shoal-test/busybox:1'));
+    t.is(calls.ImageStatus, before + 1);
+  } finally {
+    for (const svc of ['runtime', 'image'] as const) cri[svc] = real[svc];
+    for (const h of handles) {
+      await fresh.stop(h, { graceMs: 0 }).catch(() => undefined);
+      await fresh.remove(h);
+    }
+    await fresh.close();
+  }
+});
+
 test.serial('concurrent prepare/start/stop/remove on one instance', async (t) => {
   const specs = Array.from({ length: 4 }, () => spec({}));
   const handles = await Promise.all(specs.map((s) => run(s)));

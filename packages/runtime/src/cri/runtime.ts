@@ -32,6 +32,12 @@ export interface CriRuntimeOptions {
   nodeId?: string;
   /** Deadline for ordinary CRI calls (default 2 min; PullImage gets 10 min). */
   callTimeoutMs?: number;
+  /**
+   * How long an image seen present is taken as present without asking containerd again
+   * (default 60 s; 0 asks every time). The agent asks before every task's prepare, and so does
+   * prepare itself; a failed prepare forgets the image at once.
+   */
+  imageCacheMs?: number;
   /** Clock for stop-wait polling (tests may inject); default real time. */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -69,21 +75,34 @@ export function criAuth(auth: RegistryAuth | undefined): Obj | null {
   return out;
 }
 
+/** The host PID of a container's main process from a verbose ContainerStatus answer. */
+function pidOf(verboseStatus: Obj): number | undefined {
+  try {
+    const info = JSON.parse(verboseStatus.info?.info ?? '{}') as { pid?: number };
+    return info.pid && info.pid > 0 ? info.pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export class CriRuntime implements Runtime {
   private readonly cri: CriClient;
   private readonly opts: Required<Omit<CriRuntimeOptions, 'nodeId'>> & { nodeId?: string };
   /**
    * Host PID of each running container's main process, learnt once from the verbose
-   * ContainerStatus (which marshals the whole OCI spec: heavy for containerd and for us). A CRI
-   * container never restarts under the same id, so the PID holds until it exits. The agent
-   * inspects every running task each second; without this cache each inspect cost two status
-   * calls, one of them verbose.
+   * ContainerStatus (which marshals the whole OCI spec: heavy for containerd and for us); 0 for
+   * a container seen exited. A CRI container never restarts under the same id, so the PID holds
+   * until it exits, and an exited one stays exited. Without this cache every inspect of a
+   * running task would be verbose.
    */
   private readonly pids = new Map<string, number>();
+  /** Image refs seen present, with the time they were seen (see imageCacheMs). */
+  private readonly images = new Map<string, number>();
 
   constructor(opts: CriRuntimeOptions) {
     this.opts = {
       callTimeoutMs: 120_000,
+      imageCacheMs: 60_000,
       now: () => Date.now(),
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
       ...opts,
@@ -143,27 +162,35 @@ export class CriRuntime implements Runtime {
   // ---------- images ----------
   async pullImage(ref: string, auth?: RegistryAuth): Promise<string> {
     const r = await this.call('pullImage', 'image', 'PullImage', { image: { image: ref }, auth: criAuth(auth) }, `image "${ref}"`, 600_000);
+    this.images.set(ref, this.opts.now());
     return r.imageRef;
   }
 
   async imageExists(ref: string): Promise<boolean> {
+    const seen = this.images.get(ref);
+    if (seen !== undefined && this.opts.now() - seen < this.opts.imageCacheMs) return true;
     const r = await this.call('imageExists', 'image', 'ImageStatus', { image: { image: ref }, verbose: false }, `image "${ref}"`);
+    if (r.image?.id) this.images.set(ref, this.opts.now());
+    else this.images.delete(ref);
     return !!r.image?.id;
   }
 
   // ---------- lifecycle ----------
   async prepare(spec: TaskContainerSpec): Promise<ContainerHandle> {
     validateSpec(spec);
-    // Idempotent: a container already created for this task is returned as is.
-    const existing = await this.listBy({ [LABELS.taskId]: spec.taskId });
-    const found = existing[0];
-    if (found) return found.handle;
+    // Idempotent: a container already created for this task is returned as is. A container
+    // lives in its task's sandbox, so without a sandbox there is no container to look for.
+    const sandboxes = await this.call('prepare', 'runtime', 'ListPodSandbox', { filter: { labelSelector: { [LABELS.taskId]: spec.taskId } } });
+    const stale = (sandboxes.items ?? []) as Obj[];
+    if (stale.length) {
+      const found = (await this.listBy({ [LABELS.taskId]: spec.taskId }))[0];
+      if (found) return found.handle;
+    }
     if (!(await this.imageExists(spec.image))) {
       throw new RuntimeError('NotFound', 'prepare', `image "${spec.image}" is not present on this node (pull it first)`);
     }
     // A sandbox left by an interrupted prepare would hold the pod name: remove it.
-    const stale = await this.call('prepare', 'runtime', 'ListPodSandbox', { filter: { labelSelector: { [LABELS.taskId]: spec.taskId } } });
-    for (const s of (stale.items ?? []) as Obj[]) await this.removeSandbox(s.id);
+    for (const s of stale) await this.removeSandbox(s.id);
 
     const paths = this.paths(spec);
     const dir = this.taskDir(spec.taskId);
@@ -190,6 +217,7 @@ export class CriRuntime implements Runtime {
       if (spec.ulimits?.length) await writeFile(join(dir, 'ulimits.json'), JSON.stringify(spec.ulimits));
       return handle;
     } catch (e) {
+      this.images.delete(spec.image); // removed behind our back? ask again next time
       if (sandboxId) await this.removeSandbox(sandboxId).catch(() => undefined);
       await removeTaskDir(dir).catch(() => undefined);
       await removeCgroupTree(this.podCgroup(spec.taskId)).catch(() => undefined);
@@ -239,17 +267,14 @@ export class CriRuntime implements Runtime {
   }
 
   private async pid(handle: ContainerHandle): Promise<number | undefined> {
-    const r = await this.containerStatus('inspect', handle, true);
-    try {
-      const info = JSON.parse(r.info?.info ?? '{}') as { pid?: number };
-      return info.pid && info.pid > 0 ? info.pid : undefined;
-    } catch {
-      return undefined;
-    }
+    return pidOf(await this.containerStatus('inspect', handle, true));
   }
 
   async inspect(handle: ContainerHandle): Promise<ContainerInspect> {
-    const r = await this.containerStatus('inspect', handle, false);
+    // The pid of a running container is learnt once, from a verbose status (which has the plain
+    // status too, so one call either way).
+    const known = this.pids.get(handle.containerId);
+    const r = await this.containerStatus('inspect', handle, known === undefined);
     const s = r.status ?? {};
     const state = STATE[s.state as string] ?? 'unknown';
     const out: ContainerInspect = {
@@ -261,11 +286,13 @@ export class CriRuntime implements Runtime {
       message: s.message ?? '',
     };
     if (state === 'running') {
-      const pid = this.pids.get(handle.containerId) ?? (await this.pid(handle).catch(() => undefined));
+      const pid = known || pidOf(r);
       if (pid) {
         out.pid = pid;
         this.pids.set(handle.containerId, pid);
       }
+    } else if (state === 'exited') {
+      this.pids.set(handle.containerId, 0); // for good: no verbose status for it any more
     } else {
       this.pids.delete(handle.containerId);
     }
@@ -283,8 +310,9 @@ export class CriRuntime implements Runtime {
    */
   async stop(handle: ContainerHandle, opts: StopOptions = {}): Promise<void> {
     let st: Obj;
+    const known = this.pids.get(handle.containerId);
     try {
-      st = await this.containerStatus('stop', handle, true);
+      st = await this.containerStatus('stop', handle, known === undefined);
     } catch (e) {
       if (e instanceof RuntimeError && e.code === 'NotFound') return;
       throw e;
@@ -297,10 +325,7 @@ export class CriRuntime implements Runtime {
     } catch { /* old or foreign container: defaults */ }
     const signal = normalizeSignal(opts.signal ?? labelStop.signal, 'signal');
     const graceMs = Math.max(0, opts.graceMs ?? labelStop.graceMs ?? DEFAULT_STOP_GRACE_MS);
-    let pid: number | undefined;
-    try {
-      pid = (JSON.parse(st.info?.info ?? '{}') as { pid?: number }).pid;
-    } catch { /* no info */ }
+    const pid = known || pidOf(st);
     if (state === 'running' && pid && pid > 0 && graceMs > 0) {
       let signalled = true;
       try {
