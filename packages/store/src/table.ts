@@ -11,17 +11,17 @@ export class TableState<T extends Stored = Stored> {
     readonly schema: TableSchema,
     readonly primary: PTree<T>,
     /**
-     * per index def: `key SEP id` -> the object itself (not its id), so that index queries need
-     * no second lookup; an update rewrites the entries of unchanged keys to point at the new object
+     * per index def: `key SEP id` -> id. An update whose index keys did not change (a task's status
+     * report: most writes) touches only the primary tree; an index query looks each id up there.
      */
-    readonly indexes: readonly PTree<T>[],
+    readonly indexes: readonly PTree<string>[],
   ) {}
 
   static empty(schema: TableSchema): TableState {
     return new TableState(
       schema,
       PTree.empty(),
-      schema.indexes.map(() => PTree.empty<Stored>()),
+      schema.indexes.map(() => PTree.empty<string>()),
     );
   }
 }
@@ -38,7 +38,7 @@ export function nameTaken(kind: Kind, def: IndexDef<unknown>, key: string, other
 /** Applies writes to a table under one edit token; `finish()` publishes a new TableState. */
 export class TableWriter<T extends Stored> {
   private readonly primary: TreeBuilder<T>;
-  private readonly idx: TreeBuilder<T>[];
+  private readonly idx: TreeBuilder<string>[];
   private readonly defs: readonly IndexDef<T>[];
 
   constructor(
@@ -62,17 +62,14 @@ export class TableWriter<T extends Stored> {
       const def = defs[i]!;
       const k = def.key(obj);
       const ok = old ? def.key(old) : undefined;
+      if (k === ok) continue; // same entry, and it holds the id: nothing to write
       const tree = this.idx[i]!;
-      if (k === ok) {
-        if (k !== undefined) tree.set(k + SEP + id, obj);
-        continue;
-      }
       if (k !== undefined && def.unique) {
         const other = tree.firstWithPrefix(k + SEP);
-        if (other !== undefined && other.id !== id) throw nameTaken(this.state.schema.kind, def as IndexDef<unknown>, k, other.id);
+        if (other !== undefined && other !== id) throw nameTaken(this.state.schema.kind, def as IndexDef<unknown>, k, other);
       }
       if (ok !== undefined) tree.delete(ok + SEP + id);
-      if (k !== undefined) tree.set(k + SEP + id, obj);
+      if (k !== undefined) tree.set(k + SEP + id, id);
     }
     this.primary.set(id, obj);
   }
@@ -223,7 +220,8 @@ export class TableReader<T extends Stored> {
         if (untouched(v)) out.push(v);
       });
     } else {
-      this.state.indexes[pos]!.forEachPrefix(prefix, (_k, v) => {
+      this.state.indexes[pos]!.forEachPrefix(prefix, (_k, id) => {
+        const v = primary.get(id)!;
         if (untouched(v)) out.push(v);
       });
     }
