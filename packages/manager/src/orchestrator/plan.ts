@@ -163,13 +163,16 @@ export function newTask(s: Service, o: NewTaskOptions, ctx: OrchestratorContext)
   return {
     id,
     meta: { version: 0, createdAt: now, updatedAt: now },
-    spec: structuredClone(s.spec?.task),
+    // shared with the service, not copied: stored objects are deeply frozen, and the task is
+    // encoded into its log entry anyway (with the copies, newTask was 7.6 of the orchestrator's
+    // 13.9 CPU seconds in a profiled 100k-task deploy)
+    spec: s.spec?.task,
     specVersion: s.specVersion ? { index: s.specVersion.index } : undefined,
     serviceId: s.id,
     slot: o.slot,
     nodeId: o.nodeId ?? '',
     annotations: { name: o.slot > 0 ? `${name}.${o.slot}.${id}` : `${name}.${o.nodeId ?? ''}.${id}`, labels: {} },
-    serviceAnnotations: s.spec?.annotations ? structuredClone(s.spec.annotations) : undefined,
+    serviceAnnotations: s.spec?.annotations,
     status: {
       timestamp: now,
       state: TaskState.NEW,
@@ -180,8 +183,8 @@ export function newTask(s: Service, o: NewTaskOptions, ctx: OrchestratorContext)
     },
     desiredState: o.desired ?? TaskState.RUNNING,
     networks: [],
-    endpoint: s.endpoint ? structuredClone(s.endpoint) : undefined,
-    logDriver: s.spec?.task?.logDriver ? structuredClone(s.spec.task.logDriver) : undefined,
+    endpoint: s.endpoint,
+    logDriver: s.spec?.task?.logDriver,
     jobIteration: o.jobIteration !== undefined ? { index: o.jobIteration } : undefined,
     restartAttempt: o.restartAttempt ?? 0,
   };
