@@ -1,17 +1,19 @@
 // The raft write-ahead log: numbered records (wal-record.ts) appended to segment files
 // <first seq, 16 hex digits>.wal in one directory. Each append is one write and, when asked, one
 // fdatasync on the segment's own descriptor, both on libuv's thread pool (the event loop never
-// waits for the disk). Segments are created at full size so that an fdatasync does not also
-// have to journal a change of the file's size: the first one of a process sparse (ftruncate),
-// later ones zero-filled in the background before they are needed (spare.tmp, renamed into
-// place), so that appending does not allocate blocks either.
+// waits for the disk). Segments are zero-filled to their full size before use, so that an
+// fdatasync neither allocates blocks nor journals a new file size (only the data is flushed):
+// the first segment of a process is small and filled at open, the full-size ones that follow are
+// filled in the background (spare.tmp, renamed into place when needed). Without sync (tests),
+// segments are sparse files.
 //
 // Recovery reads the segments in order and hands every record after a given seq to the caller.
-// A bad record (short, bad checksum, out of sequence) at the end of the last segment is the tail
-// of a write that never completed: the segment is truncated there. A bad record anywhere else,
-// or followed by a good one, is corruption: open fails naming the segment and the offset.
+// A bad record (short, bad checksum) at the end of the last segment is the tail of a write that
+// never completed: the segment is truncated there. A bad record anywhere else, or followed by a
+// good one, or a good record out of sequence, is corruption: open fails naming the segment and
+// the offset.
 import * as fs from 'node:fs';
-import { mkdir, open as openFile, readFile, readdir, rename, truncate, unlink } from 'node:fs/promises';
+import { mkdir, open as openFile, type FileHandle, readFile, readdir, rename, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Entry, HardState } from '../core/types.js';
 import { decodeSave, encodeSave, scanRecord, type SaveRecord } from './wal-record.js';
@@ -41,6 +43,11 @@ interface Current extends Segment {
 const SEGMENT_NAME = /^([0-9a-f]{16})\.wal$/;
 const SPARE = 'spare.tmp';
 const ZEROS = Buffer.alloc(1 << 20);
+/**
+ * The segment a process starts with is zero-filled before use, so it is kept small (a few ms to
+ * write); the full-size ones that follow are prepared in the background.
+ */
+const FIRST_SEGMENT_BYTES = 4 << 20;
 
 export class WalError extends Error {
   constructor(message: string) {
@@ -126,7 +133,7 @@ export class Wal {
     }
     const wal = new Wal(dir, opts, Math.max(afterSeq, expected === undefined ? 0 : expected - 1));
     wal.closedSegs = segs;
-    await wal.startSegment(0);
+    await wal.startSegment(0, FIRST_SEGMENT_BYTES);
     return { wal, replayed, torn };
   }
 
@@ -202,10 +209,10 @@ export class Wal {
   }
 
   /** opens a new segment for records from last + 1: the zero-filled spare if ready, else a sparse file */
-  private async startSegment(minBytes: number): Promise<void> {
+  private async startSegment(minBytes: number, maxBytes = Infinity): Promise<void> {
     const firstSeq = this.last + 1;
     const path = join(this.dir, `${firstSeq.toString(16).padStart(16, '0')}.wal`);
-    const size = Math.max(this.opts.segmentBytes, minBytes);
+    const size = Math.max(Math.min(this.opts.segmentBytes, maxBytes), minBytes);
     // an empty segment left by a process that wrote nothing has this name: it is replaced
     this.closedSegs = this.closedSegs.filter((s) => s.path !== path);
     await this.spareDone;
@@ -215,8 +222,10 @@ export class Wal {
     } else {
       const h = await openFile(path, 'w');
       try {
-        await h.truncate(size);
-        if (this.opts.sync) await h.sync();
+        if (this.opts.sync) {
+          await zeroFill(h, size);
+          await h.sync();
+        } else await h.truncate(size);
       } finally {
         await h.close();
       }
@@ -234,9 +243,7 @@ export class Wal {
       try {
         const h = await openFile(path, 'w');
         try {
-          for (let off = 0; off < this.opts.segmentBytes && !this.closed; off += ZEROS.byteLength) {
-            await h.write(ZEROS, 0, Math.min(ZEROS.byteLength, this.opts.segmentBytes - off), off);
-          }
+          await zeroFill(h, this.opts.segmentBytes, () => this.closed);
           await h.sync();
         } finally {
           await h.close();
@@ -248,6 +255,10 @@ export class Wal {
       }
     })();
   }
+}
+
+async function zeroFill(h: FileHandle, size: number, stop: () => boolean = () => false): Promise<void> {
+  for (let off = 0; off < size && !stop(); off += ZEROS.byteLength) await h.write(ZEROS, 0, Math.min(ZEROS.byteLength, size - off), off);
 }
 
 function followedByGoodRecord(buf: Buffer, off: number, expected: number | undefined): boolean {
