@@ -335,6 +335,9 @@ export async function startSwarm(): Promise<Swarm> {
   rmSync(DOCKER_BASE, { recursive: true, force: true });
   mkdirSync(DOCKER_BASE, { recursive: true });
   mkdirSync(DOCKER_RUN, { recursive: true });
+  // dockerd's exec root (its containerd's state, runc's root, fifos) on a tmpfs, as /run is on
+  // an ordinary host and as scripts/runtime/containerd-up.sh gives Shoal's containerd
+  if (!(await isTmpfs('/run')) && !(await isTmpfs(DOCKER_RUN))) await run('mount', ['-t', 'tmpfs', '-o', 'mode=0711,size=1g', 'shoal-bench-docker-run', DOCKER_RUN]);
   const hadDocker0 = linkExists('docker0');
   const hadGw = linkExists('docker_gwbridge');
   const out = openSync(join(DOCKER_BASE, 'dockerd.log'), 'a');
@@ -360,6 +363,7 @@ export async function startSwarm(): Promise<Swarm> {
     if (!hadDocker0 && linkExists('docker0')) await run('ip', ['link', 'del', 'docker0']).catch(() => {});
     if (!hadGw && linkExists('docker_gwbridge')) await run('ip', ['link', 'del', 'docker_gwbridge']).catch(() => {});
     rmSync(DOCKER_BASE, { recursive: true, force: true });
+    if (await isTmpfs(DOCKER_RUN)) await run('umount', [DOCKER_RUN]).catch(() => run('umount', ['-l', DOCKER_RUN]));
     rmSync(DOCKER_RUN, { recursive: true, force: true });
   });
   child.unref();
@@ -380,6 +384,14 @@ export async function startSwarm(): Promise<Swarm> {
     cpu: () => cpuSeconds([`${DOCKER_RUN}/`]),
     cpuByProcess: () => cpuBreakdown([`${DOCKER_RUN}/`], '/docker'),
   };
+}
+
+/** Whether `dir` is itself the mount point of a tmpfs. */
+async function isTmpfs(dir: string): Promise<boolean> {
+  return readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => {
+    const f = l.split(' ');
+    return f[1] === dir && f[2] === 'tmpfs';
+  });
 }
 
 function tail(file: string, lines = 20): string {

@@ -59,6 +59,8 @@ if [[ -f $BASE/cni/none.d/10-none.conflist ]]; then
   [[ -n "$br" ]] && ip "${IPNS[@]}" link del "$br" 2>/dev/null
 fi
 if [[ "$KEEP" != "--keep-data" ]]; then
+  # the instance's own tmpfs (containerd-up.sh mounts one when /run is not a tmpfs)
+  mountpoint -q "$RUN" && { umount "$RUN" 2>/dev/null || umount -l "$RUN"; }
   rm -rf "$RUN" "$BASE"
 fi
 exit 0

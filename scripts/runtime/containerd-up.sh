@@ -3,7 +3,7 @@
 #   containerd-up.sh NAME [NETNS]
 # Instance layout (everything private to NAME):
 #   /var/lib/shoal-test/NAME/{root,opt,cni,certs.d,config.toml,containerd.log}
-#   /run/shoal-test/NAME/{containerd.sock,state,runc,containerd.pid}
+#   /run/shoal-test/NAME/{containerd.sock,state,runc,containerd.pid} (a tmpfs when /run is not one)
 # With NETNS, containerd runs inside /run/netns/NETNS (created if missing) via
 # `nsenter --net` (not `ip netns exec`, which hides the cgroup mounts from runc).
 # Env: SHOAL_SUBNET_INDEX (x in 10.213.x.0/24; default derived from NAME),
@@ -32,12 +32,20 @@ BRIDGE=shoal$IDX
 
 answers() { timeout 5 ctr -a "$SOCK" version >/dev/null 2>&1; }
 
-mkdir -p "$BASE"/{root,opt,cni/net.d,cni/none.d,cni/ipam,certs.d} "$RUN"/{state,runc}
+mkdir -p "$BASE"/{root,opt,cni/net.d,cni/none.d,cni/ipam,certs.d} "$RUN"
 
 running=0
 if [[ -f $RUN/containerd.pid ]] && kill -0 "$(cat "$RUN/containerd.pid")" 2>/dev/null && answers; then
   running=1
 fi
+# containerd's state, runc's root, the shims' fifos and sockets and the pods' netns mounts are
+# written for every pod and belong on a tmpfs, as /run is on an ordinary host. Where /run is a
+# disk (these VMs: ext4 without a journal, where creating inodes costs containerd and runc a lot
+# of system time), the instance gets a tmpfs of its own; containerd-down.sh unmounts it.
+if [[ $running -eq 0 && $(stat -f -c %T /run) != tmpfs ]] && ! mountpoint -q "$RUN"; then
+  mount -t tmpfs -o mode=0711,size=1g "shoal-run-$NAME" "$RUN"
+fi
+mkdir -p "$RUN"/{state,runc}
 
 # CNI configs (containerd reloads them without a restart). containerd adds the loopback
 # interface itself, so the bridge chain has no loopback plugin. No portmap either: Shoal's
