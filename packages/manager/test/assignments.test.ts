@@ -1,7 +1,7 @@
 // What a node is sent: its assigned tasks plus exactly the secrets and configs they reference.
 import test from 'ava';
 import { TaskState, type Config, type Secret, type Task } from '@shoal/api';
-import { assignmentSet, diffAssignments } from '../src/dispatcher/assignments.js';
+import { applyTaskChanges, assignmentSet, diffAssignments } from '../src/dispatcher/assignments.js';
 import { MemoryState } from '../src/state/memory-state.js';
 import { VirtualClock } from '../src/util/clock.js';
 import { running, taskSpec } from './scheduler/_fixtures.js';
@@ -40,4 +40,55 @@ test('only the secrets and configs of the node’s assigned tasks are sent; a ch
   t.is(changes.length, 1);
   t.is(changes[0]!.assignment?.item?.$case, 'secret');
   t.is(Buffer.from((changes[0]!.assignment!.item as { secret: Secret }).secret.spec!.data).toString(), 'new');
+});
+
+test('applying each commit’s task changes keeps the same set and sends the same changes as re-reading the node’s whole set', async (t) => {
+  // a seeded walk over creates, moves between nodes, desired-state and status changes and deletes
+  let seed = 7;
+  const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  const nodes = ['n1', 'n2', 'n3'];
+  const states = [TaskState.PENDING, TaskState.ASSIGNED, TaskState.ACCEPTED, TaskState.RUNNING, TaskState.COMPLETE, TaskState.FAILED];
+  const desired = [TaskState.RUNNING, TaskState.SHUTDOWN];
+  const state = new MemoryState(new VirtualClock());
+  const incremental = new Map(nodes.map((n) => [n, state.view((tx) => assignmentSet(tx, n))]));
+  const full = new Map(nodes.map((n) => [n, state.view((tx) => assignmentSet(tx, n))]));
+  const key = (c: { assignment?: { item?: { $case: string; task?: Task } }; action: number }): string => `${c.action}:${c.assignment?.item?.task?.id}:${c.assignment?.item?.task?.desiredState}/${c.assignment?.item?.task?.nodeId}`;
+  state.subscribe((c) => {
+    for (const n of nodes) {
+      const mine = c.changes.filter((ch) => (ch.object as Task).nodeId === n || (ch.action === 'update' && (ch.old as Task).nodeId === n));
+      const inc = applyTaskChanges(incremental.get(n)!, n, mine);
+      const next = state.view((tx) => assignmentSet(tx, n));
+      const expected = diffAssignments(full.get(n)!, next);
+      full.set(n, next);
+      t.truthy(inc, 'no secrets or configs here: always incremental');
+      t.deepEqual(inc!.map(key).sort(), expected.map(key).sort(), `commit ${c.version}, node ${n}`);
+      t.deepEqual([...incremental.get(n)!.keys()].sort(), [...next.keys()].sort());
+    }
+  });
+  let ids = 0;
+  for (let step = 0; step < 150; step++) {
+    await state.update((tx) => {
+      const tasks = tx.all('tasks');
+      for (let k = 0; k < 1 + rnd(4); k++) {
+        const op = rnd(5);
+        const cur = tasks.length > 0 ? tasks[rnd(tasks.length)]! : undefined;
+        if (op === 0 || !cur) tx.create('tasks', running(`t${ids++}`, nodes[rnd(3)]!, { state: states[rnd(states.length)]! }));
+        else if (tx.get('tasks', cur.id) === undefined) continue;
+        else if (op === 1) tx.delete('tasks', cur.id);
+        else {
+          const c = tx.get('tasks', cur.id)!;
+          if (op === 2) tx.update('tasks', { ...c, nodeId: nodes[rnd(3)]! });
+          else if (op === 3) tx.update('tasks', { ...c, desiredState: desired[rnd(2)]! });
+          else tx.update('tasks', { ...c, status: { ...c.status!, state: states[rnd(states.length)]! } });
+        }
+      }
+    });
+  }
+  t.true(ids > 20);
+});
+
+test('a task change that involves secrets or configs asks for a full re-read', (t) => {
+  const set = new Map() as ReturnType<typeof assignmentSet>;
+  t.is(applyTaskChanges(set, 'n1', [{ action: 'create', table: 'tasks', object: withRefs('a', 'n1', ['s1'], []) }]), undefined);
+  t.deepEqual(applyTaskChanges(set, 'n1', [{ action: 'create', table: 'tasks', object: running('b', 'n1') }])!.length, 1);
 });

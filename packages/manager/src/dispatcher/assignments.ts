@@ -6,7 +6,7 @@
 // only its status moved — the status is what the agent itself reported, and echoing every report
 // back would send each task to its node once per state it passes through.
 import { AssignmentAction, TaskState, type AssignmentChange, type Task } from '@shoal/api';
-import type { ReadTx } from '../state/state.js';
+import type { Change, ReadTx } from '../state/state.js';
 
 export function isAssigned(t: Task, nodeId: string): boolean {
   if (t.nodeId !== nodeId) return false;
@@ -69,4 +69,40 @@ export function diffAssignments(prev: AssignmentSet, next: AssignmentSet): Assig
     if (!next.has(k)) changes.push({ assignment: v.change.assignment, action: AssignmentAction.ASSIGNMENT_REMOVE });
   }
   return changes;
+}
+
+function refersToSecretsOrConfigs(t: Task | undefined): boolean {
+  const c = t?.spec?.container;
+  return !!c && (c.secrets.length > 0 || c.configs.length > 0);
+}
+
+/**
+ * Applies a commit's task changes that concern `nodeId` to `set` in place and returns the
+ * changes to send, as diffAssignments(set, assignmentSet(after the commit)) would, without
+ * re-reading the node's whole set: the cost is the commit's changes for this node, not the
+ * node's task count per commit. Returns undefined when a change involves secrets or configs
+ * (the set of those follows from all of the node's tasks): the caller re-reads the full set.
+ */
+export function applyTaskChanges(set: AssignmentSet, nodeId: string, changes: readonly Change[]): AssignmentChange[] | undefined {
+  const out: AssignmentChange[] = [];
+  for (const ch of changes) {
+    if (ch.table !== 'tasks') return undefined;
+    const t = ch.object as Task;
+    if (refersToSecretsOrConfigs(t) || (ch.action === 'update' && refersToSecretsOrConfigs(ch.old as Task))) return undefined;
+    const key = `task:${t.id}`;
+    if (ch.action !== 'delete' && isAssigned(t, nodeId)) {
+      const sig = taskSignature(t);
+      const prev = set.get(key);
+      if (prev && prev.sig === sig) continue;
+      const item = { sig, change: { assignment: { item: { $case: 'task' as const, task: t } }, action: AssignmentAction.ASSIGNMENT_UPDATE } };
+      set.set(key, item);
+      out.push(item.change);
+    } else {
+      const prev = set.get(key);
+      if (!prev) continue;
+      set.delete(key);
+      out.push({ assignment: prev.change.assignment, action: AssignmentAction.ASSIGNMENT_REMOVE });
+    }
+  }
+  return out;
 }

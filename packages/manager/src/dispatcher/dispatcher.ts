@@ -30,10 +30,10 @@ import {
 import { getCluster, requireCluster } from '../ca/cluster.js';
 import { roleForToken } from '../ca/join-tokens.js';
 import type { ManagerMetrics } from '../metrics.js';
-import type { Commit, ManagerState } from '../state/state.js';
+import type { Change, Commit, ManagerState } from '../state/state.js';
 import { realClock, type Clock, type Timer } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { assignmentChanged, assignmentSet, diffAssignments } from './assignments.js';
+import { applyTaskChanges, assignmentChanged, assignmentSet, diffAssignments } from './assignments.js';
 import { orphanNodeTasks } from './node-down.js';
 import { StatusBatcher } from './status-batcher.js';
 
@@ -66,8 +66,11 @@ export class Dispatcher {
   private readonly sessions = new Map<string, SessionEntry>(); // by node id
   private readonly expiry = new Map<string, Timer>(); // nodes known but without a session yet
   private readonly batcher: StatusBatcher;
-  /** open Assignments streams by node id: one store subscription fans commits out to them */
-  private readonly streams = new Map<string, Set<(c: Commit) => void>>();
+  /**
+   * open Assignments streams by node id: one store subscription fans commits out to them, each
+   * with the commit's changes that concern its node (undefined: re-read the node's whole set)
+   */
+  private readonly streams = new Map<string, Set<(c: Commit, mine: Change[] | undefined) => void>>();
   private unsubscribe: (() => void) | undefined;
   private running = false;
 
@@ -243,14 +246,22 @@ export class Dispatcher {
   }
 
   /**
-   * Hands a commit to the Assignments streams of the nodes it concerns: nodes whose tasks were
-   * created, deleted or changed in a way their agent acts on (see assignmentChanged; status-only
-   * updates concern nobody), and every node when a secret or config changed. One subscription
-   * for all streams: the cost of a commit is its size, not its size times the number of nodes.
+   * Hands a commit to the Assignments streams of the nodes it concerns, each with its own share
+   * of the changes: task creates and deletes on the node, and task updates that change what its
+   * agent acts on (see assignmentChanged; status-only updates concern nobody) go to the task's
+   * old and new node; a secret or config change sends every stream to a full re-read. One
+   * subscription for all streams: the cost of a commit is its size, not its size times the
+   * number of nodes.
    */
   private fanOut(c: Commit): void {
     if (this.streams.size === 0) return;
-    const nodes = new Set<string>();
+    const perNode = new Map<string, Change[]>();
+    const add = (nodeId: string, ch: Change): void => {
+      if (!nodeId || !this.streams.has(nodeId)) return;
+      const list = perNode.get(nodeId);
+      if (list) list.push(ch);
+      else perNode.set(nodeId, [ch]);
+    };
     let all = false;
     for (const ch of c.changes) {
       if (ch.table === 'tasks') {
@@ -258,13 +269,17 @@ export class Dispatcher {
         if (ch.action === 'update') {
           const old = ch.old as Task;
           if (!assignmentChanged(old, t)) continue;
-          if (old.nodeId) nodes.add(old.nodeId);
+          if (old.nodeId !== t.nodeId) add(old.nodeId, ch);
         }
-        if (t.nodeId) nodes.add(t.nodeId);
+        add(t.nodeId, ch);
       } else if (ch.table === 'secrets' || ch.table === 'configs') all = true;
     }
-    for (const id of all ? [...this.streams.keys()] : nodes) {
-      for (const listener of this.streams.get(id) ?? []) listener(c);
+    if (all) {
+      for (const set of [...this.streams.values()]) for (const listener of set) listener(c, undefined);
+      return;
+    }
+    for (const [id, mine] of perNode) {
+      for (const listener of this.streams.get(id) ?? []) listener(c, mine);
     }
   }
 
@@ -277,20 +292,28 @@ export class Dispatcher {
     const s = this.session(req.nodeId, req.sessionId);
     let seq = 0;
     let current = new Map() as ReturnType<typeof assignmentSet>;
-    let ready = false;
-    const pendingCommits: number[] = [];
-    const refresh = (): void => {
-      const next = this.o.state.view((tx) => assignmentSet(tx, s.nodeId));
-      const changes = diffAssignments(current, next);
-      current = next;
+    /** version of the full read: commits up to it are in `current` already */
+    let readVersion = Number.POSITIVE_INFINITY;
+    const emit = (changes: AssignmentsMessage['changes']): void => {
       if (changes.length === 0) return;
       send({ type: AssignmentsType.ASSIGNMENTS_INCREMENTAL, appliesTo: seq, resultsIn: seq + 1, changes });
       seq++;
     };
-    // commits reach listeners some time after they are applied: one that arrives after the
-    // full read below finds nothing new, so the diff makes it harmless
-    const listener = (c: Commit): void => {
-      if (!ready) pendingCommits.push(c.version);
+    const refresh = (): void => {
+      const next = this.o.state.view((tx) => {
+        readVersion = tx.version;
+        return assignmentSet(tx, s.nodeId);
+      });
+      const changes = diffAssignments(current, next);
+      current = next;
+      emit(changes);
+    };
+    // Commits reach listeners some time after they are applied, in commit order: those at or
+    // below the last full read's version are in it already; each later one is applied on top.
+    const listener = (c: Commit, mine: Change[] | undefined): void => {
+      if (c.version <= readVersion) return;
+      const changes = mine && applyTaskChanges(current, s.nodeId, mine);
+      if (changes) emit(changes);
       else refresh();
     };
     let set = this.streams.get(s.nodeId);
@@ -301,10 +324,11 @@ export class Dispatcher {
       cur?.delete(listener);
       if (cur?.size === 0) this.streams.delete(s.nodeId);
     };
-    current = this.o.state.view((tx) => assignmentSet(tx, s.nodeId));
+    this.o.state.view((tx) => {
+      current = assignmentSet(tx, s.nodeId);
+      readVersion = tx.version;
+    });
     send({ type: AssignmentsType.ASSIGNMENTS_COMPLETE, appliesTo: 0, resultsIn: ++seq, changes: [...current.values()].map((v) => v.change) });
-    ready = true;
-    if (pendingCommits.length > 0) refresh();
     return unsubscribe;
   }
 
