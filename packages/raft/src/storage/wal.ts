@@ -1,11 +1,11 @@
 // The raft write-ahead log: numbered records (wal-record.ts) appended to segment files
 // <first seq, 16 hex digits>.wal in one directory. Each append is one write and, when asked, one
-// fdatasync on the segment's own descriptor, both on libuv's thread pool (the event loop never
-// waits for the disk). Segments are zero-filled to their full size before use, so that an
-// fdatasync neither allocates blocks nor journals a new file size (only the data is flushed):
-// the first segment of a process is small and filled at open, the full-size ones that follow are
-// filled in the background (spare.tmp, renamed into place when needed). Without sync (tests),
-// segments are sparse files.
+// fdatasync on the segment's own descriptor; the fdatasync runs on libuv's thread pool (the
+// event loop never waits for the disk). Segments are zero-filled to their full size before use,
+// so that an fdatasync neither allocates blocks nor journals a new file size (only the data is
+// flushed): the first segment of a process is small and filled at open, the full-size ones that
+// follow are filled in the background (spare.tmp, renamed into place when needed). Without sync
+// (tests), segments are sparse files.
 //
 // Recovery reads the segments in order and hands every record after a given seq to the caller.
 // A bad record (short, bad checksum) at the end of the last segment is the tail of a write that
@@ -157,7 +157,7 @@ export class Wal {
     const buf = encodeSave(seq, hardState, entries);
     if (this.cur.pos + buf.byteLength > this.cur.size) await this.rotate(buf.byteLength);
     const c = this.cur;
-    await writeAt(c.fd, buf, c.pos);
+    writeAt(c.fd, buf, c.pos);
     c.pos += buf.byteLength;
     c.lastSeq = seq;
     this.last = seq;
@@ -270,17 +270,15 @@ function followedByGoodRecord(buf: Buffer, off: number, expected: number | undef
   return r.kind === 'record' && (expected === undefined || r.seq === expected + 1);
 }
 
-function writeAt(fd: number, buf: Buffer, pos: number): Promise<void> {
-  return new Promise((res, rej) => {
-    const step = (done: number): void => {
-      fs.write(fd, buf, done, buf.byteLength - done, pos + done, (err, n) => {
-        if (err) return rej(err);
-        if (done + n < buf.byteLength) return step(done + n);
-        res();
-      });
-    };
-    step(0);
-  });
+/**
+ * Writes on the calling thread: a write of a few KB into the page cache of a preallocated file
+ * takes microseconds, less than a round trip through the thread pool (on a loaded machine a
+ * wakeup of the event loop can take longer than the disk); the fdatasync, which waits for the
+ * disk, goes to the pool.
+ */
+function writeAt(fd: number, buf: Buffer, pos: number): void {
+  let done = 0;
+  while (done < buf.byteLength) done += fs.writeSync(fd, buf, done, buf.byteLength - done, pos + done);
 }
 
 async function fsyncPath(path: string): Promise<void> {
