@@ -7,6 +7,7 @@ import type { Edit } from './btree.js';
 import { asBuffer, decodeEntry } from './codec.js';
 import { deepFreeze } from './freeze.js';
 import { KIND_POS, schemaOf, type Stored } from './schema.js';
+import { CreateModels, shareFields } from './share.js';
 import { TableWriter } from './table.js';
 import { conflict, notFound } from './tx.js';
 import type { StoreState } from './view.js';
@@ -34,6 +35,7 @@ export function applyEntry(state: StoreState, entry: Uint8Array, index: number):
   const edit: Edit = { owner: 'edit' };
   const writers: (TableWriter<Stored> | undefined)[] = [];
   const events: ObjectEvent[] = [];
+  const models = new CreateModels();
   try {
     for (const a of decoded.actions) {
       const pos = KIND_POS[a.kind];
@@ -58,6 +60,9 @@ export function applyEntry(state: StoreState, entry: Uint8Array, index: number):
         throw new ShoalError('InvalidArgument', `${a.kind} ${a.id}: malformed object: ${(err as Error).message}`, { cause: err });
       }
       if (obj.id !== a.id) throw new ShoalError('InvalidArgument', `${a.kind} ${a.id}: object id ${obj.id} does not match`);
+      // unchanged fields are the old version's (or a sibling's) frozen objects, not fresh copies
+      if (old) shareFields(obj, old);
+      else models.share(a.kind, obj);
       const meta: Meta = { version: index, createdAt: old?.meta?.createdAt ?? iso, updatedAt: iso };
       obj.meta = meta;
       deepFreeze(obj);

@@ -1,6 +1,8 @@
 // Objects handed out by the store are deeply frozen: views, events and transactions share them
 // without copying, and a caller that mutates one gets a TypeError instead of corrupting the store.
 // To change an object, build a new one (`{...task, status: {...}}`) or `mutableCopy(obj)`.
+// A frozen object met on the way is taken as deeply frozen already (one shared from an earlier
+// version, see share.ts): objects are only ever frozen here, whole.
 // Byte fields (Uint8Array) cannot be frozen; they are copied once here so that they do not alias
 // the log entry they were decoded from. Do not write to them.
 
@@ -18,7 +20,7 @@ function freeze(o: object): void {
       const v: unknown = o[i];
       if (typeof v === 'object' && v !== null) {
         if (v instanceof Uint8Array) o[i] = copyBytes(v);
-        else freeze(v);
+        else if (!Object.isFrozen(v)) freeze(v);
       }
     }
   } else {
@@ -27,7 +29,7 @@ function freeze(o: object): void {
       const v = rec[k];
       if (typeof v === 'object' && v !== null) {
         if (v instanceof Uint8Array) rec[k] = copyBytes(v);
-        else freeze(v);
+        else if (!Object.isFrozen(v)) freeze(v);
       }
     }
   }

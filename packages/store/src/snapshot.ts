@@ -10,6 +10,7 @@ import { ShoalError } from '@shoal/api';
 import { BinReader, BinWriter, asBuffer } from './codec.js';
 import { deepFreeze } from './freeze.js';
 import { KIND_POS, SCHEMAS, schemaByCode, type Stored } from './schema.js';
+import { CreateModels } from './share.js';
 import { TableState, TableWriter } from './table.js';
 import { emptyState, type StoreState } from './view.js';
 
@@ -70,8 +71,11 @@ export function decodeSnapshot(bytes: Uint8Array): StoreState {
       const pos = KIND_POS[schema.kind];
       const w = new TableWriter<Stored>(tables[pos]!, edit);
       const count = r.varint();
+      const models = new CreateModels();
       for (let j = 0; j < count; j++) {
-        const obj = deepFreeze(schema.codec.decode(r.bytes()) as Stored);
+        const obj = schema.codec.decode(r.bytes()) as Stored;
+        models.share(schema.kind, obj);
+        deepFreeze(obj);
         w.put(obj, w.get(obj.id));
       }
       tables[pos] = w.finish();
