@@ -3,7 +3,9 @@
 // service's spec) in one transaction, carrying the service version it read. It runs again at the
 // decision's wakeAt (delays, monitor windows, health deadlines) on the injected clock. One
 // UpdateTracker per leadership term: monitor windows restart after a leader change, while the
-// durable progress (slots updated, failures) lives in the service's UpdateStatus.
+// durable progress (slots updated, failures) lives in the service's UpdateStatus. Stop-first
+// updates stage their next batch (planUpdate's stageNextBatch): its containers are prepared while
+// the current batch updates.
 import { UpdateState, type Service, type Task } from '@shoal/api';
 import type { LeaderLoop, LoopContext } from '../leader-loops.js';
 import type { Commit } from '../state/state.js';
@@ -104,7 +106,7 @@ export class UpdaterLoop implements LeaderLoop {
     });
     if (!read) return timers.clear(id);
     const { service, tasks } = read;
-    const decision = planUpdate(service, tasks, { now, newId: this.d.newId }, tracker);
+    const decision = planUpdate(service, tasks, { now, newId: this.d.newId }, tracker, { stageNextBatch: true });
     timers.clear(id);
     timers.at(id, decision.wakeAt);
     if (!decision.rollback && !decision.status && planIsEmpty(decision.plan)) return;
