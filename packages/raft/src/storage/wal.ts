@@ -133,7 +133,7 @@ export class Wal {
     }
     const wal = new Wal(dir, opts, Math.max(afterSeq, expected === undefined ? 0 : expected - 1));
     wal.closedSegs = segs;
-    await wal.startSegment(0, FIRST_SEGMENT_BYTES);
+    await wal.startSegment(0, true);
     return { wal, replayed, torn };
   }
 
@@ -208,21 +208,24 @@ export class Wal {
     await this.startSegment(minBytes);
   }
 
-  /** opens a new segment for records from last + 1: the zero-filled spare if ready, else a sparse file */
-  private async startSegment(minBytes: number, maxBytes = Infinity): Promise<void> {
+  /**
+   * Opens a new segment for records from last + 1: the zero-filled spare if it is ready, else a
+   * new file, zero-filled now if `fill` (the small first segment at open), else sparse (a
+   * rotation never waits for the disk to write a whole segment; it then prepares the next spare).
+   */
+  private async startSegment(minBytes: number, fill = false): Promise<void> {
     const firstSeq = this.last + 1;
     const path = join(this.dir, `${firstSeq.toString(16).padStart(16, '0')}.wal`);
-    const size = Math.max(Math.min(this.opts.segmentBytes, maxBytes), minBytes);
+    const size = Math.max(fill ? Math.min(this.opts.segmentBytes, FIRST_SEGMENT_BYTES) : this.opts.segmentBytes, minBytes);
     // an empty segment left by a process that wrote nothing has this name: it is replaced
     this.closedSegs = this.closedSegs.filter((s) => s.path !== path);
-    await this.spareDone;
     if (this.spare === 'ready' && size === this.opts.segmentBytes) {
       await rename(join(this.dir, SPARE), path);
       this.spare = 'none';
     } else {
       const h = await openFile(path, 'w');
       try {
-        if (this.opts.sync) {
+        if (fill && this.opts.sync) {
           await zeroFill(h, size);
           await h.sync();
         } else await h.truncate(size);
@@ -233,6 +236,7 @@ export class Wal {
     if (this.opts.sync) await fsyncPath(this.dir);
     const fd = await new Promise<number>((res, rej) => fs.open(path, 'r+', (err, fd) => (err ? rej(err) : res(fd))));
     this.cur = { path, firstSeq, lastSeq: firstSeq - 1, fd, size, pos: 0, dirty: false };
+    if (!fill && this.spare === 'none' && this.opts.sync) this.prepareSpare();
   }
 
   /** zero-fills the next segment in the background, a megabyte at a time */
