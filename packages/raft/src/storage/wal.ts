@@ -48,6 +48,8 @@ const ZEROS = Buffer.alloc(1 << 20);
  * write); the full-size ones that follow are prepared in the background.
  */
 const FIRST_SEGMENT_BYTES = 4 << 20;
+/** records up to this size are written on the event loop's thread (see writeAt) */
+const SYNC_WRITE_BYTES = 256 << 10;
 
 export class WalError extends Error {
   constructor(message: string) {
@@ -157,7 +159,8 @@ export class Wal {
     const buf = encodeSave(seq, hardState, entries);
     if (this.cur.pos + buf.byteLength > this.cur.size) await this.rotate(buf.byteLength);
     const c = this.cur;
-    writeAt(c.fd, buf, c.pos);
+    if (buf.byteLength <= SYNC_WRITE_BYTES) writeAt(c.fd, buf, c.pos);
+    else await writeAtAsync(c.fd, buf, c.pos);
     c.pos += buf.byteLength;
     c.lastSeq = seq;
     this.last = seq;
@@ -283,6 +286,20 @@ function followedByGoodRecord(buf: Buffer, off: number, expected: number | undef
 function writeAt(fd: number, buf: Buffer, pos: number): void {
   let done = 0;
   while (done < buf.byteLength) done += fs.writeSync(fd, buf, done, buf.byteLength - done, pos + done);
+}
+
+/** a big record (a follower catching up) is written on the thread pool, not to hold the event loop */
+function writeAtAsync(fd: number, buf: Buffer, pos: number): Promise<void> {
+  return new Promise((res, rej) => {
+    const step = (done: number): void => {
+      fs.write(fd, buf, done, buf.byteLength - done, pos + done, (err, n) => {
+        if (err) return rej(err);
+        if (done + n < buf.byteLength) return step(done + n);
+        res();
+      });
+    };
+    step(0);
+  });
 }
 
 async function fsyncPath(path: string): Promise<void> {
