@@ -174,13 +174,13 @@ test('checkpoints delete the segments level covers; a snapshot with compaction l
     await s.settle();
     t.is(s.walSegments(), 1);
     t.is((await segments(dir)).length, 1, 'only the segment being written is left');
-    // a record bigger than a segment gets a segment of its own
-    await s.save(undefined, [{ index: 201, term: 1, type: EntryType.Normal, data: Buffer.alloc(100_000, 7) }]);
+    // a record bigger than a segment gets a segment of its own (and is written on the thread pool)
+    await s.save(undefined, [{ index: 201, term: 1, type: EntryType.Normal, data: Buffer.alloc(300_000, 7) }]);
     await s.close();
     s = await LevelStorage.open(dir, { walSegmentBytes: SMALL });
     t.is(s.firstIndex(), 191);
     t.is(s.lastIndex(), 201);
-    t.is(s.entries(201, 202, 1e9)[0]?.data.byteLength, 100_000);
+    t.is(s.entries(201, 202, 1e9)[0]?.data.byteLength, 300_000);
     t.true(s.entries(191, 201, 1e9).every((e) => e.data.byteLength === 3000 && e.data[0] === (e.index & 0xff)));
     t.is(Buffer.from(s.snapshot().data).toString(), 'state@200');
     await s.close();
