@@ -1,7 +1,9 @@
 // The scheduler loop: keeps a SchedulerState current from store events and places pending tasks
-// in batches. As in SwarmKit, a new task first moves NEW -> PENDING (the allocator's step; there
-// is no network allocation yet), then the scheduler assigns PENDING tasks to nodes and writes
-// ASSIGNED + node id in transactions of up to `batchSize` tasks. Each task is re-read inside the
+// in batches. In SwarmKit a new task first moves NEW -> PENDING (the allocator's step), then the
+// scheduler assigns PENDING tasks to nodes. There is no network allocation here yet, so a NEW task
+// that can be placed goes to ASSIGNED + node id in one write (a separate PENDING write was a
+// quarter of a task's store writes on its way to RUNNING); one that fits nowhere is written
+// PENDING with the reason. Placements are written in transactions of up to `batchSize` tasks. Each task is re-read inside the
 // transaction and skipped if it changed meanwhile, so that one stale task never fails a batch.
 // Tasks that fit nowhere stay PENDING with the explanation in status.message, and are retried when
 // nodes change or resources are freed. A task that is no longer wanted before it reached a node
@@ -14,6 +16,9 @@ import { chunks, DEFAULT_BATCH, follow, Pump, untilAborted, type LoopDeps } from
 
 const state_ = (t: Task): TaskState => t.status?.state ?? TaskState.NEW;
 const wanted = (t: Task): boolean => t.desiredState <= TaskState.RUNNING;
+/** not yet placed: NEW or PENDING */
+const unplaced = (t: Task): boolean => state_(t) === TaskState.NEW || state_(t) === TaskState.PENDING;
+const placeable = (t: Task): boolean => unplaced(t) && wanted(t);
 /** still holds (or may hold) resources on a node */
 const onNode = (t: Task): boolean => !!t.nodeId && state_(t) >= TaskState.ASSIGNED && state_(t) <= TaskState.RUNNING;
 
@@ -31,17 +36,16 @@ export class SchedulerLoop implements LeaderLoop {
     const { state, clock } = this.d;
     const batch = this.d.batchSize ?? DEFAULT_BATCH;
     const sched = new SchedulerState();
-    /** NEW tasks to move to PENDING (or SHUTDOWN) */
+    /** unplaced tasks no longer wanted: to SHUTDOWN */
     const fresh = new Set<string>();
-    /** PENDING tasks to place */
+    /** NEW and PENDING tasks to place */
     const pending = new Set<string>();
     let retry = true; // something changed that may make unschedulable tasks fit
 
     const track = (t: Task): void => {
-      const st = state_(t);
-      if (st === TaskState.NEW || (st === TaskState.PENDING && !wanted(t))) fresh.add(t.id);
+      if (unplaced(t) && !wanted(t)) fresh.add(t.id);
       else fresh.delete(t.id);
-      if (st === TaskState.PENDING && wanted(t)) {
+      if (placeable(t)) {
         if (!pending.has(t.id)) retry = true;
         pending.add(t.id);
       } else pending.delete(t.id);
@@ -74,7 +78,7 @@ export class SchedulerLoop implements LeaderLoop {
     };
 
     const pass = async (): Promise<void> => {
-      if (await this.promote(ctx, fresh, pending, batch)) retry = true;
+      await this.shutDownUnwanted(ctx, fresh, batch);
       if (!retry || pending.size === 0) return;
       retry = false;
       const started = performance.now();
@@ -82,8 +86,8 @@ export class SchedulerLoop implements LeaderLoop {
         const out: Task[] = [];
         for (const id of pending) {
           const t = tx.get('tasks', id);
-          if (t && state_(t) === TaskState.PENDING && wanted(t)) out.push(t);
-          else if (!t || state_(t) !== TaskState.PENDING) pending.delete(id);
+          if (t && placeable(t)) out.push(t);
+          else if (!t || !unplaced(t)) pending.delete(id);
         }
         return out.sort(byAge);
       });
@@ -109,7 +113,7 @@ export class SchedulerLoop implements LeaderLoop {
             const ok: string[] = [];
             for (const a of result.assignments) {
               const cur = tx.get('tasks', a.taskId);
-              if (!cur || state_(cur) !== TaskState.PENDING || !wanted(cur) || (cur.nodeId && cur.nodeId !== a.nodeId)) {
+              if (!cur || !placeable(cur) || (cur.nodeId && cur.nodeId !== a.nodeId)) {
                 if (cur) sched.upsertTask(cur);
                 else sched.removeTask(a.taskId);
                 continue;
@@ -128,7 +132,11 @@ export class SchedulerLoop implements LeaderLoop {
           failure ??= err;
         }
       }
-      const messages = unschedulable.filter((u) => byId.get(u.taskId)?.status?.message !== u.message);
+      // unplaceable NEW tasks become PENDING with the reason; PENDING ones get a changed reason
+      const messages = unschedulable.filter((u) => {
+        const t = byId.get(u.taskId);
+        return !t || state_(t) === TaskState.NEW || t.status?.message !== u.message;
+      });
       for (const part of chunks(messages, batch)) {
         if (ctx.signal.aborted) return;
         try {
@@ -136,8 +144,8 @@ export class SchedulerLoop implements LeaderLoop {
             ctx.checkLeader();
             for (const u of part) {
               const cur = tx.get('tasks', u.taskId);
-              if (!cur || state_(cur) !== TaskState.PENDING || cur.status?.message === u.message) continue;
-              tx.update('tasks', { ...cur, status: { ...cur.status!, message: u.message, timestamp: now } });
+              if (!cur || !unplaced(cur) || (state_(cur) === TaskState.PENDING && cur.status?.message === u.message)) continue;
+              tx.update('tasks', { ...cur, status: { ...cur.status!, state: TaskState.PENDING, message: u.message, timestamp: now } });
             }
           });
         } catch (err) {
@@ -166,30 +174,21 @@ export class SchedulerLoop implements LeaderLoop {
     await untilAborted(ctx, pump.failed);
   }
 
-  /** NEW -> PENDING for wanted tasks, -> SHUTDOWN for unplaced tasks no longer wanted; true if any became PENDING. */
-  private async promote(ctx: LoopContext, fresh: Set<string>, pending: Set<string>, batch: number): Promise<boolean> {
-    let any = false;
-    if (fresh.size === 0) return any;
+  /** Unplaced tasks that are no longer wanted -> SHUTDOWN (so that history retention can collect them). */
+  private async shutDownUnwanted(ctx: LoopContext, fresh: Set<string>, batch: number): Promise<void> {
+    if (fresh.size === 0) return;
     const now = isoTime(this.d.clock.now());
     for (const part of chunks([...fresh], batch)) {
-      if (ctx.signal.aborted) return any;
-      const moved = await this.d.state.update((tx) => {
+      if (ctx.signal.aborted) return;
+      await this.d.state.update((tx) => {
         ctx.checkLeader();
-        const out: string[] = [];
         for (const id of part) {
           const cur = tx.get('tasks', id);
-          if (!cur || state_(cur) > TaskState.PENDING || (state_(cur) === TaskState.PENDING && wanted(cur))) continue;
-          const st = wanted(cur) ? TaskState.PENDING : TaskState.SHUTDOWN;
-          const message = st === TaskState.PENDING ? 'pending task scheduling' : 'shut down before it was scheduled';
-          tx.update('tasks', { ...cur, status: { ...cur.status!, state: st, message, timestamp: now } });
-          if (st === TaskState.PENDING) out.push(id);
+          if (!cur || !unplaced(cur) || wanted(cur)) continue;
+          tx.update('tasks', { ...cur, status: { ...cur.status!, state: TaskState.SHUTDOWN, message: 'shut down before it was scheduled', timestamp: now } });
         }
-        return out;
       });
       for (const id of part) fresh.delete(id);
-      for (const id of moved) pending.add(id);
-      if (moved.length > 0) any = true;
     }
-    return any;
   }
 }
