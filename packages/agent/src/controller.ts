@@ -11,7 +11,7 @@ import { HealthState, isoTime, ShoalError, TaskState, type Task, type TaskStatus
 import type { ContainerHandle, ContainerInspect, MountSpec, Runtime } from '@shoal/runtime';
 import { backoffMs, type Clock } from './clock.js';
 import { HealthMonitor, healthSpecOf, type HealthSpec } from './health.js';
-import type { Limiter } from './limiter.js';
+import { PRIORITY, type Limiter } from './limiter.js';
 import { errorMessage, type Logger } from './log.js';
 import { registryAuthOf, stopOptionsOf, toTaskContainerSpec } from './spec.js';
 
@@ -46,6 +46,11 @@ export interface ControllerDeps {
   random?: () => number;
   /** The task's secret and config files: written before prepare, removed with the container. */
   files?: TaskFileMounts;
+  /**
+   * Whether the task is staged: prepared ahead by a rolling update while another task of its slot
+   * still serves (its prepare waits behind other prepares in the limiter).
+   */
+  staged?: (task: Task) => boolean;
 }
 
 export interface TaskFileMounts {
@@ -212,13 +217,14 @@ export class TaskController {
       if (!this.handle) {
         const files = (await this.deps.files?.mounts(this.task)) ?? [];
         if (files.length) spec.mounts = [...(spec.mounts ?? []), ...files];
+        const priority = (): number => (this.deps.staged?.(this.task) ? PRIORITY.staged : PRIORITY.normal);
         const handle = await this.deps.limiter.run(async () => {
           if (!(await runtime.imageExists(spec.image))) {
             this.log.info('pulling image', { image: spec.image });
             await runtime.pullImage(spec.image, auth);
           }
           return runtime.prepare(spec);
-        });
+        }, { priority });
         this.handle = handle;
       }
       this.retries = 0;
@@ -351,12 +357,16 @@ export class TaskController {
     const handle = this.handle;
     if (!handle) return { kind: 'wait' };
     try {
-      if (this.status.state !== TaskState.SHUTDOWN) {
-        await this.deps.runtime.stop(handle, stopOptionsOf(this.task)).catch((err: unknown) => {
-          if (!isNotFound(err)) throw err;
-        });
-      }
-      await this.deps.runtime.remove(handle);
+      // nothing waits for the removal of a stopped container: it goes after starts and prepares
+      const stopFirst = this.status.state !== TaskState.SHUTDOWN;
+      await this.deps.limiter.run(async () => {
+        if (stopFirst) {
+          await this.deps.runtime.stop(handle, stopOptionsOf(this.task)).catch((err: unknown) => {
+            if (!isNotFound(err)) throw err;
+          });
+        }
+        await this.deps.runtime.remove(handle);
+      }, { priority: stopFirst ? PRIORITY.normal : PRIORITY.background });
     } catch (err) {
       if (!isNotFound(err)) {
         this.log.warn('remove failed', { err: errorMessage(err) });

@@ -1,28 +1,61 @@
 /**
- * Runs at most `limit` async operations at once; the rest wait in FIFO order, except that
- * `urgent` operations wait ahead of the others (still FIFO among themselves). The agent marks
- * starts urgent: starting a prepared container is quick and is what the task (and a rolling
- * update waiting for it) needs next, so it must not queue behind slow prepares of other tasks.
+ * Runs at most `limit` async operations at once; the rest wait, and a freed place goes to the
+ * waiting operation of the highest priority (FIFO among equal ones). A priority may be a function:
+ * it is asked again whenever a place is handed out, so that an operation's urgency can change
+ * while it waits (a staged task's prepare becomes ordinary once its slot's turn has come).
+ *
+ * The agent's priorities (see PRIORITY): starts are urgent (starting a prepared container is quick
+ * and is what the task, and a rolling update waiting for it, needs next, so it must not queue behind
+ * slow prepares of other tasks); then prepares; then prepares of staged tasks (a rolling update's
+ * next batch, prepared ahead while their old tasks still run); last the removal of stopped
+ * containers, which nothing waits for.
  */
+export const PRIORITY = { urgent: 3, normal: 2, staged: 1, background: 0 } as const;
+
+export type Priority = number | (() => number);
+
+interface Waiter {
+  priority: Priority;
+  go: () => void;
+}
+
 export class Limiter {
   private active = 0;
-  private readonly waiting: Array<() => void> = [];
-  private readonly waitingUrgent: Array<() => void> = [];
+  private readonly waiting: Waiter[] = [];
   constructor(readonly limit: number) {
     if (!(limit >= 1)) throw new RangeError(`limit must be >= 1, got ${limit}`);
   }
   get running(): number {
     return this.active;
   }
-  async run<T>(fn: () => Promise<T>, opts: { urgent?: boolean } = {}): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((r) => (opts.urgent ? this.waitingUrgent : this.waiting).push(r));
+  get queued(): number {
+    return this.waiting.length;
+  }
+  async run<T>(fn: () => Promise<T>, opts: { urgent?: boolean; priority?: Priority } = {}): Promise<T> {
+    const priority = opts.priority ?? (opts.urgent ? PRIORITY.urgent : PRIORITY.normal);
+    if (this.active >= this.limit) await new Promise<void>((go) => this.waiting.push({ priority, go }));
     else this.active++;
     try {
       return await fn();
     } finally {
-      const next = this.waitingUrgent.shift() ?? this.waiting.shift();
-      if (next) next();
+      const next = this.takeNext();
+      if (next) next.go();
       else this.active--;
     }
+  }
+
+  private takeNext(): Waiter | undefined {
+    // waiters are in arrival order: the first of the highest priority wins
+    let best = -1;
+    let bestPriority = -Infinity;
+    for (let i = 0; i < this.waiting.length; i++) {
+      const w = this.waiting[i]!;
+      const p = typeof w.priority === 'function' ? w.priority() : w.priority;
+      if (p > bestPriority) {
+        best = i;
+        bestPriority = p;
+      }
+    }
+    return best < 0 ? undefined : this.waiting.splice(best, 1)[0];
   }
 }

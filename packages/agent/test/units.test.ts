@@ -3,7 +3,7 @@ import test from 'ava';
 import { AssignmentAction, AssignmentsType, TaskState, type AssignmentsMessage, type Task, type TaskStatus, type TaskStatusUpdate } from '@shoal/api';
 import { AssignmentGapError, AssignmentTracker } from '../src/assignments.js';
 import { backoffMs } from '../src/clock.js';
-import { Limiter } from '../src/limiter.js';
+import { Limiter, PRIORITY } from '../src/limiter.js';
 import { silentLogger } from '../src/log.js';
 import { StatusReporter } from '../src/reporter.js';
 import { TaskDb } from '../src/taskdb.js';
@@ -172,6 +172,37 @@ test('limiter: urgent runs wait ahead of the others, FIFO among themselves, with
   await Promise.all(runs);
   t.is(peak, 1);
   t.deepEqual(order, ['prepare-a', 'start-x', 'start-y', 'prepare-b', 'prepare-c']);
+});
+
+test('limiter: a freed place goes to the highest priority, asked again at every hand-out (a staged prepare whose turn came moves up); removals last', async (t) => {
+  const l = new Limiter(1);
+  const order: string[] = [];
+  const gates: (() => void)[] = [];
+  const job = (name: string) => async () => {
+    order.push(name);
+    await new Promise<void>((r) => gates.push(r));
+  };
+  let stagedA = true;
+  const runs = [
+    l.run(job('prepare-0')),
+    l.run(job('remove-r'), { priority: PRIORITY.background }),
+    l.run(job('staged-a'), { priority: () => (stagedA ? PRIORITY.staged : PRIORITY.normal) }),
+    l.run(job('staged-b'), { priority: () => PRIORITY.staged }),
+    l.run(job('prepare-c')),
+    l.run(job('start-x'), { urgent: true }),
+  ];
+  t.is(l.queued, 5);
+  await tick();
+  gates.shift()!(); // prepare-0 done: start-x first
+  await tick();
+  stagedA = false; // staged-a's slot gets its turn while it waits: now an ordinary prepare, older than prepare-c
+  for (let k = 0; k < 5; k++) {
+    gates.shift()?.();
+    await tick();
+  }
+  await Promise.all(runs);
+  t.deepEqual(order, ['prepare-0', 'start-x', 'staged-a', 'prepare-c', 'staged-b', 'remove-r']);
+  t.is(l.running, 0);
 });
 
 test('backoff: exponential with jitter, capped', (t) => {
