@@ -250,17 +250,29 @@ export class Session {
     }
   }
 
+  /**
+   * Heartbeats at the period the dispatcher asks for. A failed heartbeat is retried while the last
+   * accepted one is less than two periods old (the dispatcher waits three before it declares the
+   * node down): one heartbeat slowed past its deadline by a busy manager must not end a session
+   * and resend every assignment and status. A stale session ends it at once; a manager that is
+   * gone breaks the session stream, which ends it too.
+   */
   private async heartbeatLoop(client: DispatcherClient, addr: string, signal: AbortSignal): Promise<void> {
+    let lastOk = this.opts.clock.now();
     while (!signal.aborted) {
       try {
         const res = await unary<HeartbeatRequest, HeartbeatResponse>((r, m, o, cb) => client.heartbeat(r, m, o, cb), { sessionId: this.sessionId, nodeId: this.nodeId }, Math.min(this.heartbeatPeriodMs, this.opts.rpcTimeoutMs ?? 10_000));
         this.heartbeatPeriodMs = durationMs(res.period, DEFAULT_HEARTBEAT_MS) || DEFAULT_HEARTBEAT_MS;
         this.heartbeats++;
+        lastOk = this.opts.clock.now();
         this.opts.onHeartbeat?.({ addr, periodMs: this.heartbeatPeriodMs });
       } catch (err) {
         if (signal.aborted) return;
         this.heartbeatFailures++;
-        throw err;
+        if (isStaleSession(err) || this.opts.clock.now() - lastOk >= 2 * this.heartbeatPeriodMs) throw err;
+        this.log.warn('heartbeat failed; retrying', { addr, err: errorMessage(err) });
+        await sleep(this.opts.clock, Math.min(250, this.heartbeatPeriodMs / 4), signal);
+        continue;
       }
       await sleep(this.opts.clock, this.heartbeatPeriodMs, signal);
     }

@@ -102,6 +102,27 @@ test.serial('fails over when heartbeats fail although the streams stay up', asyn
   t.is(counts.get('start'), 1);
 });
 
+test.serial('one failed heartbeat does not end the session: it is retried while the last accepted one is recent', async (t) => {
+  const d = await new TestDispatcher('a').start();
+  d.heartbeatPeriodMs = 300;
+  d.setTasks([makeTask('t1')]);
+  const { runtime } = countingRuntime();
+  const agent = testAgent({ managers: [d.addr], runtime, dataDir: tempDir() });
+  track(agent, d);
+  await agent.start();
+  await allReported(d, ['t1'], S.RUNNING, 't1 RUNNING');
+  await waitFor('a heartbeat', () => d.heartbeats >= 1);
+  const sessions = d.sessionAttempts;
+  const streams = d.assignmentStreams;
+  const beats = d.heartbeats;
+  d.heartbeatFailuresLeft = 1;
+  await waitFor('the failed heartbeat retried and two more accepted', () => d.heartbeatFailuresLeft === 0 && d.heartbeats >= beats + 2, 10_000, () => agent.metrics());
+  t.is(agent.metrics().heartbeatFailures, 1);
+  t.is(d.sessionAttempts, sessions, 'no new session');
+  t.is(d.assignmentStreams, streams, 'no new assignments stream (no complete set resent)');
+  t.is(agent.metrics().sessionState, 'connected');
+});
+
 test.serial('an agent restart from the same dataDir re-adopts running containers without restarting them', async (t) => {
   const d = await new TestDispatcher('a').start();
   d.setTasks(three());

@@ -34,6 +34,8 @@ export class TestDispatcher {
   heartbeatPeriodMs = 5000;
   /** When set, heartbeats fail with this error (a manager that lost its quorum, say). */
   heartbeatError: ShoalError | undefined;
+  /** The next this many heartbeats fail (a manager too busy to answer in time, say). */
+  heartbeatFailuresLeft = 0;
   /** When set, opening a session fails with this error (e.g. NotFound: the node is not known). */
   sessionError: ShoalError | undefined;
   sessionAttempts = 0;
@@ -82,6 +84,10 @@ export class TestDispatcher {
       },
       heartbeat: (call, cb) => {
         if (this.heartbeatError) return cb(this.heartbeatError.toGrpc());
+        if (this.heartbeatFailuresLeft > 0) {
+          this.heartbeatFailuresLeft--;
+          return cb(new ShoalError('DeadlineExceeded', 'heartbeat not handled in time').toGrpc());
+        }
         if (!this.validSessions.has(call.request.sessionId)) return cb(new ShoalError('NotFound', `session ${call.request.sessionId} not found`).toGrpc());
         this.heartbeats++;
         cb(null, { period: msDuration(this.heartbeatPeriodMs) });
