@@ -15,7 +15,7 @@ import { TaskState, UpdateState, type Task } from '@shoal/api';
 import { observed, waitFor } from '@shoal/testkit';
 import { machine } from './_machine.js';
 import {
-  benchMain, ensureDocker, flag, log, now, numArg, runningOf, seconds, shoalRemove, shoalSpec, shoalTasks, startShoal, startSwarm,
+  benchMain, cpuDiff, ensureDocker, flag, log, now, numArg, runningOf, seconds, shoalRemove, shoalSpec, shoalTasks, startShoal, startSwarm,
   stateCounts, swarmRemove, swarmRunning, swarmSpec, swarmStates, swarmTasks,
 } from './_containers.js';
 
@@ -36,6 +36,7 @@ async function shoalRun(): Promise<number> {
   const svc = (await api.getService({ serviceId: id })).service!;
   const spec = shoalSpec('upd', TASKS, [NEW_ENV]);
   const cpu0 = node.cpu();
+  const by0 = node.cpuByProcess();
   const t0 = now();
   await api.updateService({ serviceId: id, serviceVersion: svc.meta!.version, spec });
   await waitFor(`shoal upd: update COMPLETED and ${TASKS} tasks of the new spec RUNNING`, async () => {
@@ -48,7 +49,7 @@ async function shoalRun(): Promise<number> {
   const ms = now() - t0;
   const cpu = Math.round((node.cpu() - cpu0) * 100) / 100;
   const slots = slotTimes(await shoalTasks(api, id), NEW_ENV);
-  console.log(JSON.stringify({ bench: 'update.run', system: 'shoal', tasks: TASKS, s: seconds(ms), cpu_s: cpu, slots }));
+  console.log(JSON.stringify({ bench: 'update.run', system: 'shoal', tasks: TASKS, s: seconds(ms), cpu_s: cpu, cpu_by_process_s: cpuDiff(by0, node.cpuByProcess()), slots }));
   log(`shoal: update of ${TASKS} took ${seconds(ms)} s (${cpu} CPU-s in shoald + containerd + shims); removing`);
   await shoalRemove(node, id, STEP_MS);
   return ms;
@@ -64,30 +65,35 @@ function quantiles(xs: number[]): { median: number; p90: number; max: number } |
 }
 
 /**
- * Where a slot's time went, from the store after the update: for each new task, from its creation
- * by the updater to the old task's SHUTDOWN (stop), to its own RUNNING (slot), and from the RUNNING
- * of one new task to the next creation (hand-over to the next slot). Status timestamps are the
- * agent's, creation the manager's: one machine, one clock.
+ * Where a slot's time went, from the store after the update (status timestamps are the agent's,
+ * creation times the manager's: one machine, one clock). Per slot: from the new task's creation
+ * (by the updater; staged tasks are created a batch ahead) to its RUNNING, and from the old task's
+ * SHUTDOWN to the new one's RUNNING (the stop-first hand-over inside the slot); between slots:
+ * from the RUNNING of one new task to the SHUTDOWN of the old task of the slot that waited for it
+ * (the i-th SHUTDOWN after the first batch waits for the (i - parallelism)-th RUNNING).
  */
 function slotTimes(tasks: Task[], env: string) {
   const fresh = tasks.filter((t) => t.spec?.container?.env.includes(env) && t.status?.state === TaskState.RUNNING);
-  const stop: number[] = [];
   const slot: number[] = [];
+  const inSlot: number[] = [];
+  const down: number[] = [];
   for (const t of fresh) {
     const created = ts(t.meta?.createdAt);
     const running = ts(t.status?.timestamp);
     if (created === undefined || running === undefined) continue;
     slot.push(running - created);
     const old = tasks.find((o) => o.slot === t.slot && o.id !== t.id && !o.spec?.container?.env.includes(env));
-    const down = ts(old?.status?.timestamp);
-    if (old?.status?.state === TaskState.SHUTDOWN && down !== undefined) stop.push(down - created);
+    const stopped = ts(old?.status?.timestamp);
+    if (old?.status?.state === TaskState.SHUTDOWN && stopped !== undefined) {
+      inSlot.push(running - stopped);
+      down.push(stopped);
+    }
   }
-  const created = fresh.map((t) => ts(t.meta?.createdAt)!).sort((a, b) => a - b);
   const running = fresh.map((t) => ts(t.status?.timestamp)!).sort((a, b) => a - b);
-  // the i-th creation after the first wave waits for the (i - parallelism)-th RUNNING
+  down.sort((a, b) => a - b);
   const handover: number[] = [];
-  for (let i = 10; i < created.length; i++) handover.push(created[i]! - running[i - 10]!);
-  return { create_to_old_shutdown_s: quantiles(stop), create_to_running_s: quantiles(slot), running_to_next_create_s: quantiles(handover) };
+  for (let i = 10; i < down.length; i++) handover.push(down[i]! - running[i - 10]!);
+  return { create_to_running_s: quantiles(slot), old_shutdown_to_running_s: quantiles(inSlot), running_to_next_old_shutdown_s: quantiles(handover) };
 }
 
 async function swarmRun(): Promise<number> {
@@ -101,6 +107,7 @@ async function swarmRun(): Promise<number> {
   log(`swarm: ${TASKS} running; updating (env ${NEW_ENV})`);
   const svc = await sw.call<{ Version: { Index: number } }>('GET', `/services/${id}`);
   const cpu0 = sw.cpu();
+  const by0 = sw.cpuByProcess();
   const t0 = now();
   await sw.call('POST', `/services/${id}/update?version=${svc.Version.Index}`, swarmSpec('upd', TASKS, [NEW_ENV]));
   await waitFor(`swarm upd: UpdateStatus completed and ${TASKS} tasks of the new spec running`, async () => {
@@ -112,7 +119,7 @@ async function swarmRun(): Promise<number> {
   }, STEP_MS, { intervalMs: 100 });
   const ms = now() - t0;
   const cpu = Math.round((sw.cpu() - cpu0) * 100) / 100;
-  console.log(JSON.stringify({ bench: 'update.run', system: 'swarm', tasks: TASKS, s: seconds(ms), cpu_s: cpu }));
+  console.log(JSON.stringify({ bench: 'update.run', system: 'swarm', tasks: TASKS, s: seconds(ms), cpu_s: cpu, cpu_by_process_s: cpuDiff(by0, sw.cpuByProcess()) }));
   log(`swarm: update of ${TASKS} took ${seconds(ms)} s (${cpu} CPU-s in dockerd + containerd + shims); removing`);
   await swarmRemove(sw, id, STEP_MS);
   return ms;
