@@ -225,3 +225,41 @@ test('assignments: a status-only change is not echoed; a desired-state change re
   t.is(item.task.desiredState, TaskState.SHUTDOWN);
   t.is(msgs.get(nodes[1]!)!.length, 1, 'the other node heard nothing');
 });
+
+test('a heartbeat expiry that fires more than a period late (this process stalled) gives the node one more period', async (t) => {
+  // time jumps without timers firing (a stalled event loop), then the due ones fire, late
+  class StallClock {
+    t = 1_700_000_000_000;
+    private timers = new Set<{ at: number; fn: () => void }>();
+    now(): number {
+      return this.t;
+    }
+    setTimer(ms: number, fn: () => void): { cancel(): void } {
+      const e = { at: this.t + ms, fn };
+      this.timers.add(e);
+      return { cancel: () => void this.timers.delete(e) };
+    }
+    stallThenRun(ms: number): void {
+      this.t += ms;
+      for (const e of [...this.timers].sort((a, b) => a.at - b.at)) {
+        if (e.at > this.t || !this.timers.has(e)) continue;
+        this.timers.delete(e);
+        e.fn();
+      }
+    }
+  }
+  const clock = new StallClock();
+  const state = new MemoryState(new VirtualClock());
+  await state.update((tx) => ensureCluster(tx, 'c1'));
+  await state.update((tx) => tx.create('nodes', { id: 'n1', role: NodeRole.WORKER, dataPathAddr: '', status: { state: NodeState.NODE_READY, message: '', addr: '127.0.0.1' } }));
+  const d = new Dispatcher({ state, clock, newId: () => 'x', heartbeatPeriodMs: 5000 });
+  d.start(); // n1 has 2 × 15 s to open a session
+  t.teardown(() => d.stop());
+  const nodeState = (): NodeState | undefined => state.view((tx) => tx.get('nodes', 'n1'))?.status?.state;
+  clock.stallThenRun(40_000); // due at 30 s, fires at 40 s: 10 s late
+  await new Promise((r) => setTimeout(r, 20));
+  t.is(nodeState(), NodeState.NODE_READY, 'not called down on a timer that fired late');
+  clock.stallThenRun(5_000); // the extra period passes on time, still no session
+  await until('node DOWN', () => nodeState() === NodeState.NODE_DOWN);
+  t.is(state.view((tx) => tx.get('nodes', 'n1'))!.status!.message, 'heartbeat failure');
+});

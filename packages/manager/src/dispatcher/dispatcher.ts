@@ -198,8 +198,24 @@ export class Dispatcher {
   }
 
   private armExpiry(nodeId: string, s: SessionEntry | undefined, ttls = 1): void {
-    const ttl = this.periodMs * this.grace * ttls;
-    const timer = this.clock.setTimer(ttl, () => void this.expire(nodeId, s));
+    this.armTimer(nodeId, s, this.periodMs * this.grace * ttls);
+  }
+
+  private armTimer(nodeId: string, s: SessionEntry | undefined, ttl: number): void {
+    const due = this.clock.now() + ttl;
+    const timer = this.clock.setTimer(ttl, () => {
+      // Fired more than a heartbeat period late: this process was stalled (GC, a long apply,
+      // CPU starvation), and heartbeats that arrived meanwhile may still be unread behind this
+      // timer. Give the node one more period before calling it down; a node that is really gone
+      // stays silent through it.
+      const late = this.clock.now() - due;
+      if (late > this.periodMs) {
+        this.log.info('heartbeat expiry fired late; checking the node once more', { nodeId, lateMs: late });
+        this.armTimer(nodeId, s, this.periodMs);
+        return;
+      }
+      void this.expire(nodeId, s);
+    });
     if (s) {
       s.timer?.cancel();
       s.timer = timer;
