@@ -3,11 +3,13 @@
 // compaction).
 //
 // This departs from "every write is one synced level batch" (issue 3, item 2) for the log and the
-// hard state, because level's synced writes were what bounded raft's write latency: on the bench
-// machine a save() with sync: true took ~3 ms on the leader and 4-18 ms on a follower (level
-// appends to a growing log file, so each sync also journals the file's new size, and its writes
-// queue behind one another), against 0.2-1 ms for one fdatasync of a write into a preallocated
-// file (bench with 3 members: 109-229 writes/s with one client, p50 3.2-7.3 ms, etcd 1.7-1.9 ms).
+// hard state, to take level's synced writes off raft's commit path. Measured in the raft bench
+// on a quiet machine before this change: a save() with sync: true took ~3 ms on the leader and
+// 4-18 ms on a follower (level appends to a growing log file, so each sync also journals the new
+// file size, and its writes queue behind one another on the thread pool), against 0.3-0.8 ms for
+// one fdatasync of a write into a preallocated file (bench: 109-229 writes/s with one client, p50
+// 3.2-7.3 ms; etcd 448-520/s, 1.7-1.9 ms). On a loaded machine (load 20-28 on 2 cores) both are
+// ~0.7-1 ms alone and ~3-5 ms inside the bench, where waiting for a CPU dominates.
 // So:
 //  - save() appends one WAL record (hard state + entries) with one write and one fdatasync; once
 //    it resolves, the write is durable (a change of the commit index alone is not synced);
