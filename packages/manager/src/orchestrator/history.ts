@@ -15,6 +15,7 @@ export function expiredTasks(tasks: readonly Task[], limit = DEFAULT_HISTORY_LIM
   const out: string[] = [];
   const keep = Math.max(0, limit);
   for (const slotTasks of groupBy(tasks, slotKey).values()) {
+    if (slotTasks.length <= keep) continue; // nothing to expire: skip the sort (most slots, every pass)
     const sorted = [...slotTasks].sort(newestFirst);
     const old = sorted.filter((t) => t.desiredState > TaskState.RUNNING && isTerminal(t));
     if (old.length <= keep) continue;
