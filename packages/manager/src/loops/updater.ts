@@ -4,13 +4,6 @@
 // decision's wakeAt (delays, monitor windows, health deadlines) on the injected clock. One
 // UpdateTracker per leadership term: monitor windows restart after a leader change, while the
 // durable progress (slots updated, failures) lives in the service's UpdateStatus.
-//
-// Staging (planUpdate's stageNextBatch: the next batch's containers prepared while the current
-// batch updates) is off: measured with `npm run bench -- update --no-docker` (100 tasks, one node,
-// local image) it did not shorten the update (35.0 and 37.2 s with it, 32.5 and 35.7 s without,
-// alternating runs at load 17-29) and cost ~2.5 CPU-s more: there preparation is CPU-bound on the
-// same two cores as everything else, so preparing ahead only moves work around. It is meant for
-// updates whose preparation waits on something else (image pulls over a network).
 import { UpdateState, type Service, type Task } from '@shoal/api';
 import type { LeaderLoop, LoopContext } from '../leader-loops.js';
 import type { Commit } from '../state/state.js';
@@ -23,8 +16,6 @@ import { follow, planIsEmpty, Pump, untilAborted, WakeTimers, writePlan, type Lo
  * would send its whole service through planUpdate.
  */
 const QUIET = new Set([UpdateState.UPDATE_UNKNOWN, UpdateState.COMPLETED, UpdateState.ROLLBACK_COMPLETED]);
-const STAGE_NEXT_BATCH = false;
-
 const quiet = (s: Service): boolean => QUIET.has(s.updateStatus?.state ?? UpdateState.UPDATE_UNKNOWN);
 
 export class UpdaterLoop implements LeaderLoop {
@@ -113,7 +104,7 @@ export class UpdaterLoop implements LeaderLoop {
     });
     if (!read) return timers.clear(id);
     const { service, tasks } = read;
-    const decision = planUpdate(service, tasks, { now, newId: this.d.newId }, tracker, { stageNextBatch: STAGE_NEXT_BATCH });
+    const decision = planUpdate(service, tasks, { now, newId: this.d.newId }, tracker);
     timers.clear(id);
     timers.at(id, decision.wakeAt);
     if (!decision.rollback && !decision.status && planIsEmpty(decision.plan)) return;

@@ -9,14 +9,6 @@
 //  - stop-first: the old task is told to stop and the new one is created with desired READY; it is
 //    started once the old one has stopped. start-first: the new task starts at once and the old one
 //    is stopped when the new one is done;
-//  - staging (stop-first, parallelism > 0, `stageNextBatch`; beyond Swarm): the next batch's new
-//    tasks are created ahead with desired READY while their old tasks keep running, so that the
-//    agent pulls the image and creates the container (sandbox included) while the current batch
-//    updates. A staged slot is not updated yet: its old task is stopped, and the staged task
-//    adopted as the slot's new one, only when a worker takes the slot. Never more than
-//    `parallelism` slots are staged, a staged task is never started while its old task runs (a
-//    slot still never runs two tasks), and a staged task that fails while being prepared counts
-//    as a failure of the update at once, before any more old task is stopped;
 //  - health gating: a new task is "done" only once `taskIsReady` (tracker.ts) holds — RUNNING,
 //    and HEALTHY when the service has a healthcheck. That predicate is the seam for the overlay
 //    load balancer: a task joins its service's VIP only while it holds;
@@ -103,20 +95,7 @@ function describeFailure(t: Task, why?: string): string {
   return `task ${t.id} (${why})`;
 }
 
-export interface PlanUpdateOptions {
-  /** stage the next batch's new tasks ahead (stop-first only; see the file comment) */
-  stageNextBatch?: boolean;
-}
-
-/**
- * A slot whose new task was created ahead (desired READY) while its old task still runs, and that
- * no worker has taken yet.
- */
-function isStaged(s: Slot, updated: ReadonlySet<string>): boolean {
-  return !updated.has(s.key) && !!s.fresh && s.fresh.desiredState === TaskState.READY && s.old.some((t) => !isStopped(t));
-}
-
-export function planUpdate(service: Service, tasks: readonly Task[], ctx: OrchestratorContext, tracker: UpdateTracker, opts: PlanUpdateOptions = {}): UpdateDecision {
+export function planUpdate(service: Service, tasks: readonly Task[], ctx: OrchestratorContext, tracker: UpdateTracker): UpdateDecision {
   const plan = new PlanBuilder(ctx);
   const now = ctx.now;
   const cur = service.updateStatus;
@@ -133,16 +112,11 @@ export function planUpdate(service: Service, tasks: readonly Task[], ctx: Orches
   const health = service.spec?.task?.container?.healthcheck;
   const requireHealth = needsHealth(health);
   const slots = collectSlots(service, tasks);
+  const dirty = [...slots.values()].filter((s) => s.old.some((t) => !isStopped(t)) && !s.fresh).sort((a, b) => a.order - b.order || (a.key < b.key ? -1 : 1));
   const state = status?.state ?? UpdateState.UPDATE_UNKNOWN;
-  const underWay = ACTIVE_STATES.has(state) || PAUSED_STATES.has(state) || state === UpdateState.CANARY_WAITING;
-  const updatedBefore = new Set(underWay ? (status?.updated ?? []) : []);
-  // slots still to update: an old task runs and no new one exists, or only a staged one
-  const dirty = [...slots.values()]
-    .filter((s) => s.old.some((t) => !isStopped(t)) && (!s.fresh || isStaged(s, updatedBefore)))
-    .sort((a, b) => a.order - b.order || (a.key < b.key ? -1 : 1));
 
   // A new update begins when tasks run an old spec and no update is under way.
-  if (!underWay) {
+  if (!ACTIVE_STATES.has(state) && !PAUSED_STATES.has(state) && state !== UpdateState.CANARY_WAITING) {
     if (dirty.length === 0) return result();
     status = {
       state: UpdateState.UPDATING,
@@ -172,24 +146,13 @@ export function planUpdate(service: Service, tasks: readonly Task[], ctx: Orches
   for (const t of tasks) {
     // The updater watches the tasks it created (restart attempt 0); restarts of them by the
     // restart policy neither count as new failures nor hold the update back (as in SwarmKit).
-    if (t.serviceId !== service.id || t.restartAttempt > 0 || !runsCurrentSpec(t, service)) continue;
-    const key = slotKey(t);
-    const slot = slots.get(key);
+    if (t.serviceId !== service.id || t.restartAttempt > 0 || !runsCurrentSpec(t, service) || !updated.has(slotKey(t))) continue;
     const created = t.meta?.createdAt ? Date.parse(t.meta.createdAt) : now;
-    const endedOnItsOwn = isStopped(t) && t.desiredState <= TaskState.RUNNING;
-    const rejected = t.status?.state === TaskState.REJECTED || t.status?.state === TaskState.FAILED;
-    if (!updated.has(key)) {
-      // a staged task (its old task still runs): only a failure while being prepared matters
-      if (created >= startedAt && slot && slot.old.length > 0 && (endedOnItsOwn || rejected) && !failed.has(t.id)) {
-        failed.add(t.id);
-        newFailure ??= t;
-      }
-      continue;
-    }
-    // a staged task adopted by this update may have been staged before it (a resumed update)
-    if (created < startedAt && slot?.fresh?.id !== t.id) continue;
+    if (created < startedAt) continue;
     const { runningAt, doneAt } = tracker.observe(t, now, requireHealth);
     if (failed.has(t.id)) continue;
+    const endedOnItsOwn = isStopped(t) && t.desiredState <= TaskState.RUNNING;
+    const rejected = t.status?.state === TaskState.REJECTED || t.status?.state === TaskState.FAILED;
     if (endedOnItsOwn || rejected) {
       // failed before it was done, within the monitor window after, or while a canary waits
       if (doneAt === undefined || now - doneAt < cfg.monitorMs || st.state === UpdateState.CANARY_WAITING) {
@@ -231,7 +194,7 @@ export function planUpdate(service: Service, tasks: readonly Task[], ctx: Orches
     if (cfg.startFirst) {
       const done = tracker.doneTime(s.fresh.id) !== undefined;
       if (done) for (const o of s.old) plan.setDesired(o, TaskState.SHUTDOWN);
-    } else if (!isStaged(s, updated)) {
+    } else {
       for (const o of s.old) plan.setDesired(o, TaskState.SHUTDOWN);
     }
   }
@@ -249,11 +212,6 @@ export function planUpdate(service: Service, tasks: readonly Task[], ctx: Orches
     if (s.fresh && s.fresh.desiredState === TaskState.READY && updated.has(s.key) && s.old.every(isStopped) && !othersStillRunning(s.fresh, bySlot.get(s.key) ?? [])) {
       plan.setDesired(s.fresh, TaskState.RUNNING);
     }
-  }
-
-  // A paused update keeps no staged task: they were prepared for slots it will not take now.
-  function discardStaged(): void {
-    for (const s of slots.values()) if (isStaged(s, updated)) plan.setDesired(s.fresh!, TaskState.SHUTDOWN);
   }
 
   // Failure action.
@@ -279,7 +237,6 @@ export function planUpdate(service: Service, tasks: readonly Task[], ctx: Orches
       st.state = rollingBack ? UpdateState.ROLLBACK_PAUSED : UpdateState.PAUSED;
       st.message = `${rollingBack ? 'rollback' : 'update'} paused due to failure or early termination of ${what}`;
       changed = true;
-      discardStaged();
       return result();
     }
   }
@@ -288,10 +245,7 @@ export function planUpdate(service: Service, tasks: readonly Task[], ctx: Orches
     st.message = `${rollingBack ? 'rollback' : 'update'} in progress; ${st.failures} task(s) failed, the last ${describeFailure(newFailure, newFailureWhy)}`;
     changed = true;
   }
-  if (PAUSED_STATES.has(st.state)) {
-    discardStaged();
-    return result();
-  }
+  if (PAUSED_STATES.has(st.state)) return result();
 
   // Canary: hold after the first batch until promoted.
   const firstBatch = cfg.parallelism === 0 ? Infinity : cfg.parallelism;
@@ -347,15 +301,6 @@ export function planUpdate(service: Service, tasks: readonly Task[], ctx: Orches
     if (updated.has(s.key)) continue; // its new task failed and was not replaced yet; the orchestrator restarts it
     capacity--;
     updated.add(s.key);
-    if (s.fresh) {
-      // staged: stop the old task; the prepared new one starts once it has stopped (see above)
-      for (const o of s.old) plan.setDesired(o, TaskState.SHUTDOWN);
-      if (!isStopped(s.fresh) && s.fresh.restartAttempt === 0) {
-        inFlight++;
-        continue;
-      }
-      plan.setDesired(s.fresh, TaskState.SHUTDOWN); // it failed while staged (or is a restart of one): replace it
-    }
     const model = s.old[0]!;
     const oldRunning = s.old.some((t) => !isStopped(t));
     const opts: Parameters<typeof newTask>[1] = {
@@ -371,22 +316,6 @@ export function planUpdate(service: Service, tasks: readonly Task[], ctx: Orches
   if (updated.size !== st.updated.length) {
     st.updated = [...updated];
     changed = true;
-  }
-
-  // Stage the next batch: new tasks prepared (desired READY) while their old tasks still run.
-  if (opts.stageNextBatch && !cfg.startFirst && cfg.parallelism > 0 && ACTIVE_STATES.has(st.state) && !canaryPending) {
-    const waiting = dirty.filter((s) => !updated.has(s.key));
-    let room = cfg.parallelism - waiting.filter((s) => s.fresh).length;
-    for (const s of waiting) {
-      if (room <= 0) break;
-      if (s.fresh) continue;
-      room--;
-      const model = s.old[0]!;
-      const o: Parameters<typeof newTask>[1] = { slot: model.slot, desired: TaskState.READY };
-      if (model.slot === 0) o.nodeId = model.nodeId;
-      const t = plan.create(newTask(service, o, ctx));
-      t.status!.message = 'staged by update (stop-first): prepared while the old task runs';
-    }
   }
 
   // Done when nothing is left to update, in flight, or under monitoring.

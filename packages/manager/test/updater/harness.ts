@@ -7,7 +7,7 @@ import { deferToRollingUpdater, planUpdate, rollbackService, slotKey, UpdateTrac
 
 const NODES = [Node.fromPartial({ id: 'n1', status: { state: NodeState.NODE_READY } })];
 
-export type Behaviour = { kind: 'ok' } | { kind: 'failOnStart' } | { kind: 'exitAfter'; ms: number } | { kind: 'neverHealthy' } | { kind: 'rejectOnPrepare' };
+export type Behaviour = { kind: 'ok' } | { kind: 'failOnStart' } | { kind: 'exitAfter'; ms: number } | { kind: 'neverHealthy' };
 
 export interface SimOptions {
   replicas: number;
@@ -17,14 +17,6 @@ export interface SimOptions {
   startLatencyMs?: number;
   stopLatencyMs?: number;
   healthyAfterMs?: number;
-  /**
-   * Model preparation: a task reaches READY `prepareLatencyMs` after creation (also with desired
-   * READY), and RUNNING `startLatencyMs` after READY once desired RUNNING. Unset: no READY state,
-   * RUNNING `startLatencyMs` after desired RUNNING (as before).
-   */
-  prepareLatencyMs?: number;
-  /** planUpdate's stageNextBatch (what the manager's updater loop uses) */
-  stage?: boolean;
 }
 
 export class UpdateSim {
@@ -39,10 +31,10 @@ export class UpdateSim {
   private readonly transitions = new Map<string, number>(); // task id -> time of last state change
   private nextId = 1;
   private version = 1;
-  readonly o: Required<Omit<SimOptions, 'update' | 'rollback' | 'prepareLatencyMs'>> & { prepareLatencyMs: number | undefined };
+  readonly o: Required<Omit<SimOptions, 'update' | 'rollback'>>;
 
   constructor(opts: SimOptions) {
-    this.o = { startLatencyMs: 300, stopLatencyMs: 200, healthyAfterMs: 500, healthcheck: false, stage: process.env['SHOAL_SIM_STAGE'] === '1', prepareLatencyMs: undefined, ...opts };
+    this.o = { startLatencyMs: 300, stopLatencyMs: 200, healthyAfterMs: 500, healthcheck: false, ...opts };
     this.service = Service.fromPartial({
       id: 'svc1',
       meta: { version: 1 },
@@ -151,11 +143,6 @@ export class UpdateSim {
         if (state <= TaskState.RUNNING && since >= this.o.stopLatencyMs) set(TaskState.SHUTDOWN, 'shutdown');
         continue;
       }
-      const prep = this.o.prepareLatencyMs;
-      if (prep !== undefined && state < TaskState.READY) {
-        if (since >= prep) set(b.kind === 'rejectOnPrepare' ? TaskState.REJECTED : TaskState.READY, b.kind === 'rejectOnPrepare' ? 'rejected' : 'prepared');
-        continue;
-      }
       if (t.desiredState === TaskState.RUNNING && state < TaskState.RUNNING && since >= this.o.startLatencyMs) {
         if (b.kind === 'failOnStart') set(TaskState.FAILED, 'task: non-zero exit (1)');
         else {
@@ -189,7 +176,7 @@ export class UpdateSim {
       this.transitions.set(t.id, this.now);
     }
     for (const u of o.update) this.tasks.set(u.id, structuredClone(u));
-    const d = planUpdate(this.service, [...this.tasks.values()], { now: this.now, newId: () => `t${this.nextId++}` }, this.tracker, { stageNextBatch: this.o.stage });
+    const d = planUpdate(this.service, [...this.tasks.values()], { now: this.now, newId: () => `t${this.nextId++}` }, this.tracker);
     for (const t of d.plan.create) {
       t.nodeId ||= 'n1';
       this.tasks.set(t.id, structuredClone(t));
