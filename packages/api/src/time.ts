@@ -31,7 +31,18 @@ export function parseDurationMs(text: string): number {
   return total;
 }
 
-/** RFC 3339 timestamp string (what the generated code uses for google.protobuf.Timestamp). */
+let lastMs = NaN;
+let lastIso = '';
+
+/**
+ * RFC 3339 timestamp string (what the generated code uses for google.protobuf.Timestamp). The
+ * last one is remembered: a task's transitions on an agent (and a batch of writes on a manager)
+ * often ask for the same millisecond several times in a row.
+ */
 export function isoTime(ms: number): string {
-  return new Date(ms).toISOString();
+  if (ms !== lastMs) {
+    lastIso = new Date(ms).toISOString();
+    lastMs = ms;
+  }
+  return lastIso;
 }
