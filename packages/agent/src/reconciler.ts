@@ -102,10 +102,13 @@ export class Reconciler {
   private sawComplete = false;
   private pollTimer: Timer | undefined;
   private polling: Promise<void> | undefined;
+  /** the tasks' logger (each controller adds its task id) */
+  private readonly taskLog: Logger;
 
   constructor(private readonly opts: ReconcilerOptions) {
     this.limiter = new Limiter(opts.maxConcurrent ?? 8);
     this.log = opts.logger.child({ component: 'reconciler' });
+    this.taskLog = opts.logger.child({ component: 'task' });
   }
 
   get controllers(): TaskController[] {
@@ -241,7 +244,7 @@ export class Reconciler {
       runtime: o.runtime,
       clock: o.clock,
       nodeId: o.nodeId(),
-      logger: o.logger.child({ component: 'task' }),
+      logger: this.taskLog,
       limiter: this.limiter,
       pollIntervalMs: this.pollMs,
       sharedWatch: true,
