@@ -324,14 +324,17 @@ export class Reconciler {
     set?.delete(r);
     if (set?.size === 0) this.bySlot.delete(key);
     const id = r.ctl.id;
-    this.enqueue(() => this.opts.db.deleteTask(id));
+    if (this.opts.db.inMemory) this.opts.db.deleteTaskNow(id);
+    else this.enqueue(() => this.opts.db.deleteTask(id));
     void this.opts.files?.release(id).catch((err: unknown) => this.log.warn('removing secret/config files failed', { taskId: id, err: errorMessage(err) }));
     this.log.info('task forgotten', { taskId: id });
   }
 
   private persist(ctl: TaskController): void {
     const rec = { task: ctl.task, status: { ...ctl.status }, handle: ctl.handle };
-    this.enqueue(() => this.opts.db.putTask(rec));
+    // an in-memory db (hollow nodes) takes the write at once, in order with every other write
+    if (this.opts.db.inMemory) this.opts.db.putTaskNow(rec);
+    else this.enqueue(() => this.opts.db.putTask(rec));
   }
 
   private enqueue(fn: () => Promise<void>): void {

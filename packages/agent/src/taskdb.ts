@@ -58,6 +58,12 @@ class MemoryBackend implements KvBackend {
   async del(key: string): Promise<void> {
     this.map.delete(key);
   }
+  set(key: string, value: unknown): void {
+    this.map.set(key, value);
+  }
+  delete(key: string): void {
+    this.map.delete(key);
+  }
   async *iterator(range: { gte: string; lt: string }): AsyncIterable<[string, unknown]> {
     const keys = [...this.map.keys()].filter((k) => k >= range.gte && k < range.lt).sort();
     for (const k of keys) if (this.map.has(k)) yield [k, this.map.get(k)];
@@ -67,12 +73,14 @@ class MemoryBackend implements KvBackend {
 export class TaskDb {
   private readonly db: KvBackend;
   private readonly memory: boolean;
+  /** set when the db is in memory: its task writes can be applied at once (putTaskNow) */
+  private readonly mem: MemoryBackend | undefined;
 
   /** `dataDir` holds the level db; `undefined` keeps everything in memory (lost on restart). */
   constructor(dataDir: string | undefined) {
     this.memory = dataDir === undefined;
     if (dataDir === undefined) {
-      this.db = new MemoryBackend();
+      this.db = this.mem = new MemoryBackend();
     } else {
       mkdirSync(dataDir, { recursive: true });
       this.db = new Level<string, unknown>(join(dataDir, 'agent-db'), { valueEncoding: 'json' });
@@ -112,6 +120,26 @@ export class TaskDb {
     const v: StoredTask = { task: Task.toJSON(rec.task), status: TaskStatus.toJSON(rec.status) };
     if (rec.handle) v.handle = rec.handle;
     await this.db.put(TASK_PREFIX + rec.task.id, v);
+  }
+
+  /** Whether task writes can be applied synchronously (putTaskNow, deleteTaskNow). */
+  get inMemory(): boolean {
+    return this.mem !== undefined;
+  }
+
+  /**
+   * putTask, applied before it returns, for an in-memory db: a hollow farm's agents write every
+   * transition of every task, and a promise chain per write was a visible share of their CPU.
+   * `rec` and its status must be fresh objects that the caller does not mutate afterwards.
+   */
+  putTaskNow(rec: TaskRecord): void {
+    if (!this.mem) throw new Error('TaskDb.putTaskNow: the db is not in memory');
+    this.mem.set(TASK_PREFIX + rec.task.id, rec);
+  }
+
+  deleteTaskNow(taskId: string): void {
+    if (!this.mem) throw new Error('TaskDb.deleteTaskNow: the db is not in memory');
+    this.mem.delete(TASK_PREFIX + taskId);
   }
 
   async deleteTask(taskId: string): Promise<void> {

@@ -4,7 +4,7 @@ import { AssignmentAction, AssignmentsType, TaskState, type AssignmentsMessage, 
 import { AssignmentGapError, AssignmentTracker } from '../src/assignments.js';
 import { backoffMs } from '../src/clock.js';
 import { Limiter, PRIORITY } from '../src/limiter.js';
-import { silentLogger } from '../src/log.js';
+import { jsonLogger, silentLogger } from '../src/log.js';
 import { StatusReporter } from '../src/reporter.js';
 import { TaskDb } from '../src/taskdb.js';
 import { tempDir } from './helpers/agent.js';
@@ -256,4 +256,40 @@ test('task db in memory (no dataDir): same records as level, ordered by task id,
   t.is((await db.getTask('t2'))?.task.id, 't2');
   t.is(await db.getTask('t3'), undefined);
   await db.close();
+});
+
+test('task db in memory: putTaskNow/deleteTaskNow apply before they return, in order with the async writes; a level db refuses them', async (t) => {
+  const db = new TaskDb(undefined);
+  await db.open();
+  t.true(db.inMemory);
+  db.putTaskNow({ task: makeTask('t1'), status: st(TaskState.ACCEPTED) });
+  db.putTaskNow({ task: makeTask('t2'), status: st(TaskState.READY) });
+  db.putTaskNow({ task: makeTask('t1'), status: st(TaskState.RUNNING) });
+  db.deleteTaskNow('t2');
+  await db.putTask({ task: makeTask('t3'), status: st(TaskState.STARTING) });
+  t.deepEqual((await db.listTasks()).map((r) => [r.task.id, r.status.state]), [['t1', TaskState.RUNNING], ['t3', TaskState.STARTING]]);
+  await db.close();
+
+  const dir = await tempDir();
+  const level = new TaskDb(dir);
+  await level.open();
+  t.false(level.inMemory);
+  t.throws(() => level.putTaskNow({ task: makeTask('t1'), status: st(TaskState.ACCEPTED) }), { message: /not in memory/ });
+  t.throws(() => level.deleteTaskNow('t1'), { message: /not in memory/ });
+  await level.close();
+});
+
+test('json logger: children add their fields (later ones win), levels below the minimum write nothing, errors become messages', (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const root = jsonLogger({ component: 'agent', hostname: 'h1' }, { level: 'info', write: (l) => lines.push(JSON.parse(l) as Record<string, unknown>), now: () => 0 });
+  const task = root.child({ component: 'task' }).child({ taskId: 't1' });
+  task.debug('hidden');
+  task.info('started', { pid: 7 });
+  root.warn('careful', { err: new Error('boom') });
+  task.error('failed');
+  t.deepEqual(lines, [
+    { time: '1970-01-01T00:00:00.000Z', level: 'info', component: 'task', hostname: 'h1', taskId: 't1', msg: 'started', pid: 7 },
+    { time: '1970-01-01T00:00:00.000Z', level: 'warn', component: 'agent', hostname: 'h1', msg: 'careful', err: 'boom' },
+    { time: '1970-01-01T00:00:00.000Z', level: 'error', component: 'task', hostname: 'h1', taskId: 't1', msg: 'failed' },
+  ]);
 });
