@@ -229,13 +229,15 @@ export class Reconciler {
     return this.writes;
   }
 
-  tasksByState(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const r of this.runners.values()) {
-      const k = TaskState[r.ctl.state] ?? String(r.ctl.state);
-      out[k] = (out[k] ?? 0) + 1;
+  tasksByState(into: Record<string, number> = {}): Record<string, number> {
+    // counted by number, named once per state: a hollow farm asks this of a thousand agents
+    const counts = new Map<TaskState, number>();
+    for (const r of this.runners.values()) counts.set(r.ctl.state, (counts.get(r.ctl.state) ?? 0) + 1);
+    for (const [state, n] of counts) {
+      const k = TaskState[state] ?? String(state);
+      into[k] = (into[k] ?? 0) + n;
     }
-    return out;
+    return into;
   }
 
   private newController(task: Task, status: TaskStatus | undefined, handle: TaskController['handle']): TaskController {

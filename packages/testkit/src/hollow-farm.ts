@@ -15,7 +15,7 @@
 // {"farm":"stats",…} every --stats-ms; it exits on SIGTERM/SIGINT or when SHOAL_PARENT_PID dies.
 import { pathToFileURL } from 'node:url';
 import { Agent, jsonLogger, silentLogger, type LogLevel, type Logger } from '@shoal/agent';
-import { TaskState, type NodeDescription } from '@shoal/api';
+import type { NodeDescription } from '@shoal/api';
 import { HollowRuntime } from '@shoal/runtime';
 
 export interface HollowFarmOptions {
@@ -129,10 +129,7 @@ export class HollowFarm {
     for (const a of this.agents) {
       if (a.session.state === 'connected') connected++;
       if (a.nodeId) registered++;
-      for (const c of a.tasks()) {
-        const k = TaskState[c.state] ?? String(c.state);
-        tasks[k] = (tasks[k] ?? 0) + 1;
-      }
+      a.reconciler.tasksByState(tasks);
     }
     return { nodes: this.agents.length, registered, connected, tasks };
   }
