@@ -45,21 +45,8 @@ export const now = (): number => performance.now();
  * not counted, so take both samples while the containers of interest are alive.
  */
 export function cpuSeconds(marks: string[]): number {
-  const tick = 100; // USER_HZ
   let total = 0;
-  for (const p of readdirSafe('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
-      if (!marks.some((m) => cmd.includes(m))) continue;
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // fields 14..17 (utime, stime, cutime, cstime) are at 11..14 after "pid (comm) "
-      total += (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / tick;
-    } catch {
-      /* exited meanwhile */
-    }
-  }
+  for (const u of Object.values(cpuBreakdown(marks))) total += u.user + u.sys + u.children;
   return Math.round(total * 100) / 100;
 }
 
