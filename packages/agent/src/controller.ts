@@ -46,11 +46,6 @@ export interface ControllerDeps {
   random?: () => number;
   /** The task's secret and config files: written before prepare, removed with the container. */
   files?: TaskFileMounts;
-  /**
-   * Whether the task is staged: prepared ahead by a rolling update while another task of its slot
-   * still serves (its prepare waits behind other prepares in the limiter).
-   */
-  staged?: (task: Task) => boolean;
 }
 
 export interface TaskFileMounts {
@@ -217,14 +212,13 @@ export class TaskController {
       if (!this.handle) {
         const files = (await this.deps.files?.mounts(this.task)) ?? [];
         if (files.length) spec.mounts = [...(spec.mounts ?? []), ...files];
-        const priority = (): number => (this.deps.staged?.(this.task) ? PRIORITY.staged : PRIORITY.normal);
         const handle = await this.deps.limiter.run(async () => {
           if (!(await runtime.imageExists(spec.image))) {
             this.log.info('pulling image', { image: spec.image });
             await runtime.pullImage(spec.image, auth);
           }
           return runtime.prepare(spec);
-        }, { priority });
+        }, { priority: PRIORITY.normal });
         this.handle = handle;
       }
       this.retries = 0;

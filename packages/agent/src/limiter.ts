@@ -1,18 +1,15 @@
 /**
  * Runs at most `limit` async operations at once; the rest wait, and a freed place goes to the
- * waiting operation of the highest priority (FIFO among equal ones). A priority may be a function:
- * it is asked again whenever a place is handed out, so that an operation's urgency can change
- * while it waits (a staged task's prepare becomes ordinary once its slot's turn has come).
+ * waiting operation of the highest priority (FIFO among equal ones).
  *
  * The agent's priorities (see PRIORITY): starts are urgent (starting a prepared container is quick
  * and is what the task, and a rolling update waiting for it, needs next, so it must not queue behind
- * slow prepares of other tasks); then prepares; then prepares of staged tasks (a rolling update's
- * next batch, prepared ahead while their old tasks still run); last the removal of stopped
- * containers, which nothing waits for.
+ * slow prepares of other tasks); then prepares; last the removal of stopped containers, which
+ * nothing waits for.
  */
-export const PRIORITY = { urgent: 3, normal: 2, staged: 1, background: 0 } as const;
+export const PRIORITY = { urgent: 2, normal: 1, background: 0 } as const;
 
-export type Priority = number | (() => number);
+export type Priority = number;
 
 interface Waiter {
   priority: Priority;
@@ -50,7 +47,7 @@ export class Limiter {
     let bestPriority = -Infinity;
     for (let i = 0; i < this.waiting.length; i++) {
       const w = this.waiting[i]!;
-      const p = typeof w.priority === 'function' ? w.priority() : w.priority;
+      const p = w.priority;
       if (p > bestPriority) {
         best = i;
         bestPriority = p;

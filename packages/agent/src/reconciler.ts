@@ -31,7 +31,6 @@ export interface ReconcilerOptions {
   files?: TaskFileMounts & { prune(keep: ReadonlySet<string>): Promise<void> };
 }
 
-const slotKey = (t: Task): string => `${t.serviceId}/${t.slot}`;
 
 class Runner {
   private wake: (() => void) | undefined;
@@ -90,8 +89,6 @@ class Runner {
 
 export class Reconciler {
   private readonly runners = new Map<string, Runner>();
-  /** runners by service and slot (slot 0: a global service's one task on this node) */
-  private readonly bySlot = new Map<string, Set<Runner>>();
   /** Containers found by runtime.list() that the db does not know: adopted if assigned, else removed. */
   private readonly strays = new Map<string, OwnedContainer>();
   private readonly limiter: Limiter;
@@ -253,30 +250,13 @@ export class Reconciler {
       onChange: (c: TaskController) => this.changed(c),
       ...(o.random ? { random: o.random } : {}),
       ...(o.files ? { files: o.files } : {}),
-      staged: (t: Task) => this.isStaged(t),
     };
     return new TaskController({ task, status, handle }, deps);
-  }
-
-  /**
-   * A task desired READY while another task of its slot is desired RUNNING and not stopped: a
-   * rolling update staged it (prepared ahead; it starts after the other one has stopped).
-   */
-  private isStaged(task: Task): boolean {
-    if (task.desiredState !== TaskState.READY) return false;
-    for (const r of this.bySlot.get(slotKey(task)) ?? []) {
-      if (r.ctl.id !== task.id && r.ctl.task.desiredState === TaskState.RUNNING && !isTerminal(r.ctl.state)) return true;
-    }
-    return false;
   }
 
   private startRunner(ctl: TaskController): void {
     const r = new Runner(ctl, this.opts.clock, this.log, (done) => this.finished(done));
     this.runners.set(ctl.id, r);
-    const key = slotKey(ctl.task);
-    let set = this.bySlot.get(key);
-    if (!set) this.bySlot.set(key, (set = new Set()));
-    set.add(r);
     r.start();
     this.schedulePoll();
   }
@@ -321,10 +301,6 @@ export class Reconciler {
 
   private finished(r: Runner): void {
     if (this.runners.get(r.ctl.id) === r) this.runners.delete(r.ctl.id);
-    const key = slotKey(r.ctl.task);
-    const set = this.bySlot.get(key);
-    set?.delete(r);
-    if (set?.size === 0) this.bySlot.delete(key);
     const id = r.ctl.id;
     if (this.opts.db.inMemory) this.opts.db.deleteTaskNow(id);
     else this.enqueue(() => this.opts.db.deleteTask(id));

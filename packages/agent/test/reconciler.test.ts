@@ -60,36 +60,16 @@ test('prepare/start run at most maxConcurrent at once', async (t) => {
   await db.close();
 });
 
-test('a staged task (desired READY while its slot\'s other task runs) prepares after ordinary prepares; once its slot\'s turn comes it is ordinary again', async (t) => {
+test('a task desired READY is prepared but not started by the agent on its own', async (t) => {
   const runtime = new GatedRuntime();
   runtime.images.add('busybox:1');
   const { db, rec, reported } = await setup(runtime, 1);
-  const prepared = () => runtime.began;
-  // slot 1 runs old-1; the update staged new-1 for it; new-2 and new-3 are ordinary new tasks
-  await rec.apply({ complete: true, updated: [makeTask('old-1', { slot: 1 })], removed: [] });
-  await waitFor('old-1 running', () => reported.get('old-1')?.state === TaskState.PREPARING && runtime.gates.length === 1);
+  await rec.apply({ complete: true, updated: [makeTask('new-1', { slot: 1, desiredState: TaskState.READY })], removed: [] });
+  await waitFor('new-1 preparing', () => runtime.gates.length === 1);
   runtime.gates.shift()!();
-  await waitFor('old-1 running', () => reported.get('old-1')?.state === TaskState.RUNNING);
-  await rec.apply({
-    complete: false,
-    updated: [makeTask('blocker', { slot: 9 }), makeTask('new-1', { slot: 1, desiredState: TaskState.READY }), makeTask('new-2', { slot: 2 }), makeTask('new-3', { slot: 3 })],
-    removed: [],
-  });
-  await waitFor('the blocker preparing, the others queued', () => runtime.gates.length === 1 && ['new-1', 'new-2', 'new-3'].every((id) => reported.get(id)?.state === TaskState.PREPARING));
-  runtime.gates.shift()!(); // blocker done: new-2 goes before the staged new-1, although new-1 came first
-  await waitFor('new-2 preparing', () => runtime.gates.length === 1);
-  t.deepEqual(prepared(), ['old-1', 'blocker', 'new-2']);
-  // slot 1's turn: old-1 is told to stop; new-1 is no longer staged and goes before new-3
-  await rec.apply({ complete: false, updated: [makeTask('old-1', { slot: 1, desiredState: TaskState.SHUTDOWN })], removed: [] });
-  await waitFor('old-1 stopped', () => reported.get('old-1')?.state === TaskState.SHUTDOWN);
-  runtime.gates.shift()!();
-  await waitFor('the next prepare', () => runtime.gates.length === 1);
-  runtime.gates.shift()!();
-  await waitFor('the last prepare', () => runtime.gates.length === 1);
-  runtime.gates.shift()!();
-  await waitFor('all prepared', () => ['new-1', 'new-2', 'new-3'].every((id) => (reported.get(id)?.state ?? 0) >= TaskState.READY));
-  t.deepEqual(prepared(), ['old-1', 'blocker', 'new-2', 'new-1', 'new-3']);
-  t.is(reported.get('new-1')?.state, TaskState.READY, 'a READY task is not started by the agent on its own');
+  await waitFor('new-1 prepared', () => reported.get('new-1')?.state === TaskState.READY);
+  await new Promise((r) => setTimeout(r, 50));
+  t.is(reported.get('new-1')?.state, TaskState.READY);
   await rec.close();
   await db.close();
 });
