@@ -97,35 +97,16 @@ export async function register(
  * no leader yet) is retried until the deadline.
  */
 export async function raftJoin(addrs: readonly string[], nodeId: string, advertiseAddr: string, log: Logger, deadlineMs = 90_000): Promise<RaftJoinResponse> {
-  const until = Date.now() + deadlineMs;
-  const known = [...addrs];
-  let last: unknown;
-  for (let attempt = 0; Date.now() < until; attempt++) {
-    const via = known[attempt % known.length]!;
-    let target = via;
-    try {
-      const leader = await findLeader(via);
-      if (leader) target = leader;
-      for (const a of leader ? [leader] : []) if (!known.includes(a)) known.push(a);
-    } catch (err) {
-      last = err;
-    }
-    const client = createClient(RaftClient, target);
-    try {
+  return atLeader(addrs, log, deadlineMs, {
+    what: 'join',
+    fatal: ['PermissionDenied', 'InvalidArgument', 'AlreadyExists'],
+    call: async (client, target) => {
       const res = await unary<RaftJoinRequest, RaftJoinResponse>((r, m, o, cb) => client.join(r, m, o, cb), { nodeId, addr: advertiseAddr }, RPC_MS * 3);
       if (!res.raftId) throw new ShoalError('Internal', `${target}: Raft.Join returned no raft id`);
       log.info('joined raft', { via: target, raftId: res.raftId, members: res.members.length });
       return res;
-    } catch (err) {
-      last = err;
-      if (err instanceof ShoalError && (err.code === 'PermissionDenied' || err.code === 'InvalidArgument' || err.code === 'AlreadyExists')) throw err;
-      log.warn('raft join not accepted yet; retrying', { addr: target, err: errorMessage(err) });
-      await sleep(Math.min(2_000, 100 * 2 ** Math.min(attempt, 5)));
-    } finally {
-      client.close();
-    }
-  }
-  throw new ShoalError('Unavailable', `could not join raft within ${deadlineMs} ms: ${errorMessage(last)}`, { cause: last });
+    },
+  });
 }
 
 /**
@@ -133,6 +114,28 @@ export async function raftJoin(addrs: readonly string[], nodeId: string, adverti
  * asking the managers at `addrs` who leads. Raft refuses a removal that would lose quorum.
  */
 export async function raftLeave(addrs: readonly string[], raftId: number, log: Logger, deadlineMs = 30_000): Promise<void> {
+  await atLeader(addrs, log, deadlineMs, {
+    what: 'leave',
+    fatal: ['FailedPrecondition', 'PermissionDenied', 'InvalidArgument'],
+    call: async (client, target) => {
+      await unary<RaftLeaveRequest, RaftLeaveResponse>((r, m, o, cb) => client.leave(r, m, o, cb), { raftId }, RPC_MS);
+      log.info('left raft', { via: target, raftId });
+    },
+  });
+}
+
+/**
+ * Runs `call` against the raft leader, found by asking the managers at `addrs` in turn
+ * (Raft.Members); a leader not yet in the list is added to it. Errors whose code is in `fatal`
+ * end the attempt; others (not the leader any more, a membership change in progress, no leader
+ * yet) are retried with backoff until the deadline.
+ */
+async function atLeader<T>(
+  addrs: readonly string[],
+  log: Logger,
+  deadlineMs: number,
+  op: { what: string; fatal: readonly string[]; call: (client: RaftClient, target: string) => Promise<T> },
+): Promise<T> {
   const until = Date.now() + deadlineMs;
   const known = [...addrs];
   let last: unknown;
@@ -148,19 +151,17 @@ export async function raftLeave(addrs: readonly string[], raftId: number, log: L
     }
     const client = createClient(RaftClient, target);
     try {
-      await unary<RaftLeaveRequest, RaftLeaveResponse>((r, m, o, cb) => client.leave(r, m, o, cb), { raftId }, RPC_MS);
-      log.info('left raft', { via: target, raftId });
-      return;
+      return await op.call(client, target);
     } catch (err) {
       last = err;
-      if (err instanceof ShoalError && (err.code === 'FailedPrecondition' || err.code === 'PermissionDenied' || err.code === 'InvalidArgument')) throw err;
-      log.warn('raft leave not accepted yet; retrying', { addr: target, err: errorMessage(err) });
+      if (err instanceof ShoalError && op.fatal.includes(err.code)) throw err;
+      log.warn(`raft ${op.what} not accepted yet; retrying`, { addr: target, err: errorMessage(err) });
       await sleep(Math.min(2_000, 100 * 2 ** Math.min(attempt, 5)));
     } finally {
       client.close();
     }
   }
-  throw new ShoalError('Unavailable', `could not leave raft within ${deadlineMs} ms: ${errorMessage(last)}`, { cause: last });
+  throw new ShoalError('Unavailable', `could not ${op.what} raft within ${deadlineMs} ms: ${errorMessage(last)}`, { cause: last });
 }
 
 /** The leader's address according to the manager at `addr` (Raft.Members), if it knows one. */
