@@ -31,6 +31,19 @@ function track(agent: Agent, ...ds: TestDispatcher[]): void {
   for (const d of ds) cleanup.push(() => d.kill());
 }
 
+/** A dispatcher with heartbeat period `heartbeatMs` assigning one task, t1, and an agent running it. */
+async function oneRunningTask(heartbeatMs: number): Promise<{ d: TestDispatcher; agent: Agent }> {
+  const d = await new TestDispatcher('a').start();
+  d.heartbeatPeriodMs = heartbeatMs;
+  d.setTasks([makeTask('t1')]);
+  const { runtime } = countingRuntime();
+  const agent = testAgent({ managers: [d.addr], runtime, dataDir: tempDir() });
+  track(agent, d);
+  await agent.start();
+  await allReported(d, ['t1'], S.RUNNING, 't1 RUNNING');
+  return { d, agent };
+}
+
 test.serial('registers, runs a COMPLETE set of 3 tasks, batches status updates, removes on INCREMENTAL remove', async (t) => {
   const d = await new TestDispatcher('a').start();
   d.heartbeatPeriodMs = 200;
@@ -103,14 +116,7 @@ test.serial('fails over when heartbeats fail although the streams stay up', asyn
 });
 
 test.serial('one failed heartbeat does not end the session: it is retried while the last accepted one is recent', async (t) => {
-  const d = await new TestDispatcher('a').start();
-  d.heartbeatPeriodMs = 300;
-  d.setTasks([makeTask('t1')]);
-  const { runtime } = countingRuntime();
-  const agent = testAgent({ managers: [d.addr], runtime, dataDir: tempDir() });
-  track(agent, d);
-  await agent.start();
-  await allReported(d, ['t1'], S.RUNNING, 't1 RUNNING');
+  const { d, agent } = await oneRunningTask(300);
   await waitFor('a heartbeat', () => d.heartbeats >= 1);
   const sessions = d.sessionAttempts;
   const streams = d.assignmentStreams;
@@ -156,14 +162,7 @@ test.serial('an agent restart from the same dataDir re-adopts running containers
 });
 
 test.serial('a stale session id makes the agent open a new session; an assignments gap reopens the stream', async (t) => {
-  const d = await new TestDispatcher('a').start();
-  d.heartbeatPeriodMs = 100;
-  d.setTasks([makeTask('t1')]);
-  const { runtime } = countingRuntime();
-  const agent = testAgent({ managers: [d.addr], runtime, dataDir: tempDir() });
-  track(agent, d);
-  await agent.start();
-  await allReported(d, ['t1'], S.RUNNING, 't1 RUNNING');
+  const { d, agent } = await oneRunningTask(100);
   d.expireSessions();
   await waitFor('a second session after the old id was rejected', () => d.sessionIds.length >= 2 && d.validSessions.size > 0 && agent.metrics().sessionId === d.sessionIds.at(-1), 10_000, () => agent.metrics());
   await waitFor('heartbeats accepted on the new session', () => d.heartbeats > 0 && agent.metrics().sessionState === 'connected');
