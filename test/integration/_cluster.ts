@@ -1,9 +1,10 @@
 // Shared ava wiring for the integration tests: one real cluster per test file, started in
 // test.before, always stopped in test.after.always, and the tail of every process's log printed
 // when a test fails.
+import { spawn } from 'node:child_process';
 import type { TestFn } from 'ava';
 import { TaskState } from '@shoal/api';
-import { observed, slotReport, startCluster, waitFor, type Cluster, type ClusterOptions, type ControlApi, type SlotReport } from '@shoal/testkit';
+import { observed, REPO_ROOT, shoaldCommand, slotReport, startCluster, waitFor, type Cluster, type ClusterOptions, type ControlApi, type SlotReport } from '@shoal/testkit';
 
 export function useCluster(test: TestFn, opts: ClusterOptions): () => Cluster {
   let cluster: Cluster | undefined;
@@ -43,4 +44,28 @@ export async function waitRunning(api: ControlApi, serviceId: string, n: number,
 
 export function stateName(s: TaskState | undefined): string {
   return TaskState[s ?? TaskState.NEW] ?? String(s);
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node ARGS…` from the repository root with extra `env`, collecting its output. */
+export function run(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** `shoald leave [--force]` on the node whose data dir is `dataDir`. */
+export function shoaldLeave(dataDir: string, force = false): Promise<RunResult> {
+  return run([...shoaldCommand(), 'leave', '--data-dir', dataDir, ...(force ? ['--force'] : [])]);
 }

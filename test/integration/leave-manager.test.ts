@@ -1,27 +1,14 @@
 // `shoald leave` on a manager of a 3-manager hollow cluster: refused without --force (exit 1, one
 // line, nothing changes); with --force it leaves raft first (2 members remain, still writable),
 // exits 0, drops its state and is seen DOWN.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { NodeState } from '@shoal/api';
-import { observed, replicatedSpec, REPO_ROOT, shoaldCommand } from '@shoal/testkit';
-import { useCluster, waitRunning } from './_cluster.js';
+import { observed, replicatedSpec } from '@shoal/testkit';
+import { shoaldLeave, useCluster, waitRunning } from './_cluster.js';
 
 const cluster = useCluster(test, { managers: 3, workers: 0, runtime: 'hollow', heartbeatPeriod: '500ms' });
-
-function shoaldLeave(dataDir: string, force = false): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...shoaldCommand(), 'leave', '--data-dir', dataDir, ...(force ? ['--force'] : [])], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 test.serial('a manager leaves only with --force, through raft', async (t) => {
   const c = cluster();

@@ -2,34 +2,17 @@
 // leaves (its process exits 0 and its data dir forgets the node), the managers mark it DOWN and
 // replace its tasks, and it can join again as a new node; a manager is refused without --force
 // (through the CLI: `shoal swarm leave` runs `shoald leave`).
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { NodeState } from '@shoal/api';
-import { observed, replicatedSpec, REPO_ROOT, shoaldCommand, slotReport } from '@shoal/testkit';
-import { useCluster, waitRunning } from './_cluster.js';
+import { observed, replicatedSpec, REPO_ROOT, slotReport } from '@shoal/testkit';
+import { run, shoaldLeave, useCluster, waitRunning, type RunResult } from './_cluster.js';
 
 const cluster = useCluster(test, { managers: 1, workers: 2, runtime: 'hollow', heartbeatPeriod: '500ms' });
 
-function shoaldLeave(dataDir: string, force = false): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return run([...shoaldCommand(), 'leave', '--data-dir', dataDir, ...(force ? ['--force'] : [])]);
-}
-
-function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 /** `shoal swarm leave …` from the sources, running shoald from its sources too */
-function shoalSwarmLeave(dataDir: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function shoalSwarmLeave(dataDir: string): Promise<RunResult> {
   return run([...TSX, join(REPO_ROOT, 'packages/cli/src/main.ts'), 'swarm', 'leave', '--data-dir', dataDir], {
     SHOALD_BIN: join(REPO_ROOT, 'packages/daemon/src/main.ts'),
     NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} ${TSX.join(' ')}`.trim(),
