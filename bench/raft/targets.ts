@@ -72,7 +72,7 @@ export class ShoalTarget implements Target {
   private procs: (ChildProcess | undefined)[] = [];
   private kv: RaftKVClient[] = [];
   private raft: RaftClient[] = [];
-  private readonly addrs: string[];
+  readonly addrs: string[];
   private readonly entry = fileURLToPath(new URL('./node.ts', import.meta.url));
 
   constructor(

@@ -31,6 +31,7 @@ import { RemovalProbe, bootstrapEmptyStorage, promoteCaughtUpLearner, removalRef
 import { DEFAULTS, type Member, type RaftNodeOptions, type StateMachine } from './options.js';
 import { PendingProposals, PendingReads } from './pending.js';
 import { SnapshotScheduler } from './snapshots.js';
+import { trace } from '../trace.js';
 
 
 export interface RaftNodeEvents {
@@ -84,6 +85,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.clusterId = opts.clusterId;
     this.sm = opts.stateMachine;
     this.log = opts.log ?? createLogger('raft', { raftId: opts.id });
+    trace?.(`id=${opts.id}`, 0);
     this.snapshots = new SnapshotScheduler({ storage, sm: this.sm, log: this.log, opts: this.o, stopped: () => this.stopped });
     this.removalProbe = new RemovalProbe({
       self: this.id,
@@ -274,6 +276,10 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
+    if (trace) {
+      if (rd.entries.length > 0) trace('ready', (rd.entries[rd.entries.length - 1] as Entry).index);
+      if (rd.committedEntries.length > 0) trace('commit', (rd.committedEntries[rd.committedEntries.length - 1] as Entry).index);
+    }
     if (rd.softState) this.onSoftState(rd.softState.leader, rd.softState.role);
     // §10.2.1: a leader replicates while it writes its own copy; the rest waits for the write
     const { allowed, early, late } = this.node.splitEarly(rd);
@@ -300,6 +306,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         const err = await saved;
         this.saving = false;
         if (err) throw err;
+        if (trace && rd.entries.length > 0) trace('saved', (rd.entries[rd.entries.length - 1] as Entry).index);
       }
     }
     if (this.stopped) return;
@@ -312,6 +319,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       for (const id of this.transport.peerIds()) if (!this.members.has(id)) this.transport.removePeer(id);
     }
     if (!applyFirst) await this.applyEntries(rd.committedEntries);
+    if (trace && rd.committedEntries.length > 0) trace('applied', (rd.committedEntries[rd.committedEntries.length - 1] as Entry).index);
     for (const rs of rd.readStates) this.reads.readState(rs.context, rs.index, this.applied);
     this.node.advance(rd);
     this.snapshots.maybeSnapshot(this.applied, this.node.raft.confState, this.members, this.removed);
@@ -432,6 +440,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       }
       this.node.propose(data);
       const index = r.log.lastIndex();
+      trace?.('propose', index);
       const p = new Promise<{ index: number }>((resolve, reject) => this.proposals.add(index, r.term, { resolve, reject }));
       this.notify();
       return p;

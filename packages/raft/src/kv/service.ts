@@ -5,6 +5,7 @@ import { NONE, RaftError } from '../core/types.js';
 import type { RaftNode } from '../driver/node.js';
 import { toServiceError } from '../driver/service.js';
 import { encodePut, type KvStateMachine } from './state-machine.js';
+import { trace, traceNow } from '../trace.js';
 
 /** how long a Put waits at most for an election to finish when no leader is known (and never past the call's deadline) */
 const LEADER_WAIT_MS = 10_000;
@@ -12,10 +13,15 @@ const LEADER_WAIT_MS = 10_000;
 export function raftKvService(node: RaftNode, kv: KvStateMachine, opts: { forward?: boolean } = {}): RaftKVServer {
   return {
     put: (call, cb) => {
+      const t0 = trace ? traceNow() : 0;
       const data = encodePut(call.request.key, call.request.value);
       const attempt = (mayWait: boolean): void => {
         node.propose(data, opts).then(
-          (r) => cb(null, { index: r.index }),
+          (r) => {
+            trace?.('k.recv', r.index, t0);
+            cb(null, { index: r.index });
+            trace?.('k.reply', r.index);
+          },
           (err: unknown) => {
             // During an election no leader is known: rather than have clients poll every member
             // (loading the very nodes that are electing), hold the call until the election is

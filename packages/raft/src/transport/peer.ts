@@ -8,6 +8,7 @@ import type { Message, NodeId } from '../core/types.js';
 import { MessageType } from '../core/types.js';
 import { messageSize, messageToWire } from './codec.js';
 import type { Logger } from './logger.js';
+import { trace } from '../trace.js';
 
 export interface PeerEvents {
   unreachable(id: NodeId): void;
@@ -42,9 +43,8 @@ export class Peer {
   private retryTimer: NodeJS.Timeout | undefined;
   private seq = 0;
   private lastUnreachable = 0;
-  /** batches written and acknowledged (for status and tests) */
+  /** batches written (for status and tests) */
   sentBatches = 0;
-  ackedSeq = 0;
 
   constructor(private readonly o: PeerOptions) {
     this.client = createClient(RaftClient, o.addr);
@@ -100,6 +100,7 @@ export class Peer {
         bytes += size;
       }
       const ok = stream.write({ clusterId: this.o.clusterId, from: this.o.self, messages: msgs, seq: ++this.seq });
+      if (trace) traceWritten(msgs, this.o.id);
       this.sentBatches++;
       if (!ok) {
         this.waitingDrain = true;
@@ -125,9 +126,9 @@ export class Peer {
         this.o.log.debug('stream connected', { peer: this.o.id, addr: this.o.addr });
       }
     });
-    stream.on('data', (ack: RaftAck) => {
-      this.ackedSeq = ack.seq;
-    });
+    // the receiver answers nothing (raft's own AppendResps are the flow control), but a stream
+    // that is not read never ends: keep it flowing so that 'end' and 'close' are seen
+    stream.on('data', () => undefined);
     const finish = (reason: string, err?: grpc.ServiceError): void => {
       if (done) return;
       done = true;
@@ -177,5 +178,13 @@ export class Peer {
       s.cancel();
     }
     this.client.close();
+  }
+}
+
+function traceWritten(msgs: RaftMessage[], to: NodeId): void {
+  for (const m of msgs) {
+    const last = m.entries[m.entries.length - 1];
+    if (m.type === MessageType.Append && last) trace?.(`w.app>${to}`, last.index);
+    else if (m.type === MessageType.AppendResp && !m.reject) trace?.('w.resp', m.index);
   }
 }

@@ -2,11 +2,14 @@
 // the server side of the Stream RPC that hands inbound batches to the driver. Batches from
 // another cluster are refused. Inbound streams that are cancelled abruptly (the peer's process
 // died) are reported as broken, like outbound streams that fail after having been connected.
+// The receiver writes nothing back on a stream (no per-batch ack: raft's AppendResps are the flow
+// control, and an ack was one more HTTP/2 message per batch each way, on the commit path).
 import { grpc, type RaftAck, type RaftBatch } from '@shoal/api';
-import { NONE, type Message, type NodeId } from '../core/types.js';
+import { MessageType, NONE, type Message, type NodeId } from '../core/types.js';
 import { messageFromWire } from './codec.js';
 import { createLogger, type Logger } from './logger.js';
 import { Peer } from './peer.js';
+import { trace } from '../trace.js';
 
 export interface TransportHandler {
   /** messages received from peers, in order (all addressed to this node) */
@@ -134,7 +137,7 @@ export class RaftTransport {
       from = b.from;
       const msgs: Message[] = [];
       for (const w of b.messages) if (w.to === this.o.id) msgs.push(messageFromWire(w));
-      call.write({ seq: b.seq });
+      if (trace) traceReceived(msgs);
       if (msgs.length > 0) this.o.handler.onMessages(msgs);
     });
     call.on('end', () => {
@@ -163,5 +166,13 @@ export class RaftTransport {
       }
     }
     this.inbound.clear();
+  }
+}
+
+function traceReceived(msgs: Message[]): void {
+  for (const m of msgs) {
+    const last = m.entries[m.entries.length - 1];
+    if (m.type === MessageType.Append && last) trace?.('r.app', last.index);
+    else if (m.type === MessageType.AppendResp && !m.reject) trace?.(`r.resp<${m.from}`, m.index);
   }
 }

@@ -1930,8 +1930,9 @@ export const RaftKVGetResponse = {
 export type RaftService = typeof RaftService;
 export const RaftService = {
   /**
-   * One long-lived stream per peer pair: the sender pushes batches of messages,
-   * the receiver answers each batch with an ack (used for flow control).
+   * One long-lived stream per peer pair: the sender pushes batches of messages; the
+   * receiver sends nothing back (raft's own answers travel on the reverse stream, and
+   * raft does its own flow control). RaftAck is kept for wire compatibility.
    */
   stream: {
     path: "/shoal.v1.Raft/Stream",
@@ -1989,8 +1990,9 @@ export const RaftService = {
 
 export interface RaftServer extends UntypedServiceImplementation {
   /**
-   * One long-lived stream per peer pair: the sender pushes batches of messages,
-   * the receiver answers each batch with an ack (used for flow control).
+   * One long-lived stream per peer pair: the sender pushes batches of messages; the
+   * receiver sends nothing back (raft's own answers travel on the reverse stream, and
+   * raft does its own flow control). RaftAck is kept for wire compatibility.
    */
   stream: handleBidiStreamingCall<RaftBatch, RaftAck>;
   /** A new manager asks the leader to be added (as a learner, promoted once caught up). */
@@ -2008,8 +2010,9 @@ export interface RaftServer extends UntypedServiceImplementation {
 
 export interface RaftClient extends Client {
   /**
-   * One long-lived stream per peer pair: the sender pushes batches of messages,
-   * the receiver answers each batch with an ack (used for flow control).
+   * One long-lived stream per peer pair: the sender pushes batches of messages; the
+   * receiver sends nothing back (raft's own answers travel on the reverse stream, and
+   * raft does its own flow control). RaftAck is kept for wire compatibility.
    */
   stream(): ClientDuplexStream<RaftBatch, RaftAck>;
   stream(options: Partial<CallOptions>): ClientDuplexStream<RaftBatch, RaftAck>;
