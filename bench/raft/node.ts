@@ -1,7 +1,7 @@
 // One raft member as a process, serving Raft + RaftKV: used by bench/raft.ts.
 //   node --import tsx --conditions=shoal-src bench/raft/node.ts \
 //     --id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --data /tmp/x/n1 [--cluster-id bench]
-// Env: RAFT_TICK_MS (100), RAFT_ELECTION_TICKS (10). Prints "ready <addr>" once serving.
+// Env: RAFT_TICK_MS (100), RAFT_ELECTION_TICKS (10), RAFT_COMMIT_DELAY_MS (the driver's default). Prints "ready <addr>" once serving.
 import { RaftKVService, RaftService, bindServer, createServer } from '@shoal/api';
 import { KvStateMachine, RaftNode, raftKvService, raftService } from '@shoal/raft';
 
@@ -34,6 +34,7 @@ const node = await RaftNode.start({
   bootstrap: peers,
   tickMs: Number(process.env.RAFT_TICK_MS ?? 100),
   electionTicks: Number(process.env.RAFT_ELECTION_TICKS ?? 10),
+  ...(process.env.RAFT_COMMIT_DELAY_MS ? { commitDelayMs: Number(process.env.RAFT_COMMIT_DELAY_MS) } : {}),
 });
 const server = createServer();
 server.addService(RaftService, raftService(node));

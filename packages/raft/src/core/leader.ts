@@ -5,6 +5,22 @@ import { ProgressState, Progress, type SnapshotTransfer } from './progress.js';
 import type { Raft } from './raft.js';
 import { EntryType, MessageType, NONE, RaftError, Role, type Entry, type Message, type NodeId } from './types.js';
 
+/**
+ * lazyCommit: sends the commit index to the followers whose last append did not carry it (an
+ * empty append each); the driver calls it a moment after a commit advance that no append took along
+ */
+export function flushCommit(r: Raft): void {
+  if (r.role !== Role.Leader) return;
+  for (const pr of r.prs.values()) if (pr.id !== r.id && pr.commitSent < r.log.committed) maybeSendAppend(r, pr.id, true);
+}
+
+/** lazyCommit: whether some follower was not sent the current commit index yet */
+export function commitUnsent(r: Raft): boolean {
+  if (r.role !== Role.Leader) return false;
+  for (const pr of r.prs.values()) if (pr.id !== r.id && pr.commitSent < r.log.committed) return true;
+  return false;
+}
+
 /** sends the next batch of entries (or a snapshot chunk) to `to`; returns whether something was sent */
 export function maybeSendAppend(r: Raft, to: NodeId, sendIfEmpty: boolean): boolean {
   const pr = r.prs.get(to);
@@ -20,6 +36,7 @@ export function maybeSendAppend(r: Raft, to: NodeId, sendIfEmpty: boolean): bool
   const ents: Entry[] = r.log.entriesFrom(pr.next, r.cfg.maxSizePerMsg);
   if (ents.length === 0 && !sendIfEmpty) return false;
   r.send({ type: MessageType.Append, to, index: pr.next - 1, logTerm: prevTerm, entries: ents, commit: r.log.committed });
+  pr.commitSent = r.log.committed;
   const last = ents.length > 0 ? (ents[ents.length - 1] as Entry).index : pr.next - 1;
   pr.sentEntries(last, ents.length);
   return true;
@@ -98,7 +115,7 @@ function committedInTerm(r: Raft): boolean {
 export function selfPersisted(r: Raft): void {
   const self = r.prs.get(r.id);
   if (!self) return;
-  if (self.maybeUpdate(Math.min(r.log.persisted, r.log.lastIndex())) && maybeCommit(r)) r.pendingCommit = true;
+  if (self.maybeUpdate(Math.min(r.log.persisted, r.log.lastIndex())) && maybeCommit(r) && r.cfg.lazyCommit !== true) r.pendingCommit = true;
 }
 
 export function tickLeader(r: Raft): void {
@@ -213,7 +230,7 @@ function handleAppendResp(r: Raft, m: Message, pr: Progress): void {
     if (pr.state === ProgressState.Probe) pr.becomeReplicate();
     else if (pr.state === ProgressState.Snapshot && pr.match >= pr.pendingSnapshot) pr.becomeReplicate();
     else if (pr.state === ProgressState.Replicate) pr.inflights.freeLE(m.index);
-    if (maybeCommit(r)) r.pendingCommit = true; // sent by flushAppends
+    if (maybeCommit(r) && r.cfg.lazyCommit !== true) r.pendingCommit = true; // sent by flushAppends
     else if (wasPaused) maybeSendAppend(r, m.from, true);
     // pipelining: keep the window full
     while (maybeSendAppend(r, m.from, false)) {

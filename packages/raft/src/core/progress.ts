@@ -60,6 +60,8 @@ export class Progress {
   transfer: SnapshotTransfer | undefined;
   /** index of the snapshot being sent (Snapshot state) */
   pendingSnapshot = 0;
+  /** the commit index the last append to this follower carried */
+  commitSent = 0;
 
   constructor(
     readonly id: NodeId,

@@ -220,6 +220,20 @@ export class RawNode {
     leader.flushAppends(this.raft);
   }
 
+  /**
+   * lazyCommit: sends the current commit index to the followers that were not sent it yet (empty
+   * appends, taken by the next Ready or flushAppends); the driver calls it a moment after
+   * hasUnsentCommit() became true, unless an append took the commit index along meanwhile.
+   */
+  flushCommit(): void {
+    leader.flushCommit(this.raft);
+  }
+
+  /** lazyCommit: this leader advanced its commit index and some follower was not sent it yet */
+  hasUnsentCommit(): boolean {
+    return leader.commitUnsent(this.raft);
+  }
+
   /** the driver persisted, sent and applied `rd` */
   advance(rd: Ready): void {
     const r = this.raft;

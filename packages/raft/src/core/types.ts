@@ -153,6 +153,12 @@ export interface RaftConfig {
   maxSnapshotChunk: number; // bytes per snapshot chunk
   preVote: boolean;
   checkQuorum: boolean;
+  /**
+   * A leader's commit advance alone is not announced at once with an empty append per follower:
+   * it rides on the next append (a busy leader sends one soon) or heartbeat, or goes out when the
+   * driver calls RawNode.flushCommit() (the driver's short timer). Off: announced in the next Ready.
+   */
+  lazyCommit?: boolean;
   /** injected randomness: returns an integer in [0, n) */
   randInt: (n: number) => number;
 }

@@ -74,6 +74,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   /** a commit index not yet written (see hardStateToWrite) */
   private deferredHardState: HardState | undefined;
   private notifyScheduled = false;
+  /** sends a commit advance no append took along (commitDelayMs) */
+  private commitTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly storage: LevelStorage,
@@ -165,6 +167,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         maxSnapshotChunk: o.maxSnapshotChunk,
         preVote: true,
         checkQuorum: true,
+        lazyCommit: o.commitDelayMs > 0,
         randInt: (k) => Math.floor(Math.random() * k),
       },
       this.storage,
@@ -323,6 +326,15 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     for (const rs of rd.readStates) this.reads.readState(rs.context, rs.index, this.applied);
     this.node.advance(rd);
     this.snapshots.maybeSnapshot(this.applied, this.node.raft.confState, this.members, this.removed);
+    if (this.commitTimer === undefined && this.o.commitDelayMs > 0 && this.node.hasUnsentCommit()) {
+      this.commitTimer = setTimeout(() => {
+        this.commitTimer = undefined;
+        if (this.stopped) return;
+        this.node.flushCommit();
+        this.notify();
+      }, this.o.commitDelayMs);
+      this.commitTimer.unref();
+    }
   }
 
   /**
@@ -586,6 +598,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     if (this.stopped) return;
     this.stopped = true;
     if (this.ticker) clearInterval(this.ticker);
+    if (this.commitTimer) clearTimeout(this.commitTimer);
     this.removalProbe.stop();
     this.transport.stop();
     for (const c of this.forwardClients.values()) c.close();

@@ -51,6 +51,13 @@ export interface RaftNodeOptions {
   maxSizePerMsg?: number;
   maxInflightMsgs?: number;
   maxSnapshotChunk?: number;
+  /**
+   * A leader's commit advance that no append carries along is sent to the followers this long
+   * after it (default 5 ms; 0: at once, one empty append per follower per commit). Clients are
+   * answered by the leader, which does not wait for it: followers apply a little later, and under
+   * load the next append carries the commit index anyway.
+   */
+  commitDelayMs?: number;
   /** reads and forwarded proposals give up after this long (default 5 s) */
   requestTimeoutMs?: number;
   /** the leader promotes a learner to voter once it has caught up (default true) */
@@ -74,5 +81,6 @@ export const DEFAULTS = {
   maxInflightMsgs: 256,
   maxSnapshotChunk: 1024 * 1024,
   requestTimeoutMs: 5_000,
+  commitDelayMs: 5,
   joinTimeoutMs: 30_000,
 };

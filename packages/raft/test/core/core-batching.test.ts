@@ -83,3 +83,46 @@ test('coalesceAppendResps drops a successful answer a later one covers, and keep
   const single = [ok(1, 3, 5), hb];
   t.is(coalesceAppendResps(single), single, 'nothing to drop: the same list');
 });
+
+test('lazyCommit: a commit advance alone waits for flushCommit, and an append takes it along instead', (t) => {
+  const net = new Net([1, 2, 3], { lazyCommit: true });
+  net.campaign(1);
+  const leader = net.node(1).rn;
+  leader.propose(text('x'));
+  net.settle();
+  // the leader committed and applied x; the followers have it but were not told it is committed
+  t.deepEqual(net.appliedData(1), ['x']);
+  t.deepEqual(net.appliedData(2), []);
+  t.true(leader.hasUnsentCommit());
+  t.false(leader.hasReady(), 'an unsent commit alone is no work for the Ready loop');
+  // the next proposal's append carries the commit index: nothing left to flush
+  leader.propose(text('y'));
+  net.flush();
+  const appends = net.queue.filter((m) => m.type === MessageType.Append);
+  t.deepEqual(appends.map((m) => m.to).sort(), [2, 3]);
+  for (const m of appends) t.is(m.commit, leader.status().commit, 'the append carries the commit index');
+  t.false(leader.hasUnsentCommit());
+  net.settle();
+  t.deepEqual(net.appliedData(2), ['x'], 'a follower applies x once an append told it; y waits');
+  // flushCommit sends one empty append per follower that was not told, and they apply
+  t.true(leader.hasUnsentCommit());
+  leader.flushCommit();
+  net.flush();
+  t.is(net.queue.filter((m) => m.type === MessageType.Append && m.entries.length === 0).length, 2);
+  net.settle();
+  for (const id of [2, 3]) t.deepEqual(net.appliedData(id), ['x', 'y']);
+  t.false(leader.hasUnsentCommit());
+  leader.flushCommit();
+  t.is(leader.raft.msgs.length, 0, 'nothing to flush: every follower was told');
+});
+
+test('lazyCommit: a heartbeat also tells the followers the commit index', (t) => {
+  const net = new Net([1, 2, 3], { lazyCommit: true });
+  net.campaign(1);
+  net.node(1).rn.propose(text('x'));
+  net.settle();
+  t.deepEqual(net.appliedData(3), []);
+  net.tick(1, net.node(1).rn.raft.cfg.heartbeatTicks);
+  net.settle();
+  for (const id of [2, 3]) t.deepEqual(net.appliedData(id), ['x']);
+});
