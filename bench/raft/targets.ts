@@ -18,6 +18,8 @@ export interface Target {
   restart(member: number): Promise<void>;
   /** the member is up and follows a leader */
   healthy(member: number): Promise<boolean>;
+  /** the process id of each member (undefined while down) */
+  pid(member: number): number | undefined;
   stop(): Promise<void>;
 }
 
@@ -120,6 +122,11 @@ export class ShoalTarget implements Target {
   kill(member: number): void {
     this.procs[member]?.kill('SIGKILL');
     this.procs[member] = undefined;
+  }
+
+  /** the process id of a member (to find its profile) */
+  pid(member: number): number | undefined {
+    return this.procs[member]?.pid;
   }
 
   async restart(member: number): Promise<void> {
@@ -241,6 +248,10 @@ export class EtcdTarget implements Target {
   kill(member: number): void {
     this.procs[member]?.kill('SIGKILL');
     this.procs[member] = undefined;
+  }
+
+  pid(member: number): number | undefined {
+    return this.procs[member]?.pid;
   }
 
   async restart(member: number): Promise<void> {

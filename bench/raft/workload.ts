@@ -1,6 +1,7 @@
 // Workloads run against a Target: closed-loop writers (throughput and commit latency) and
 // leader failover after SIGKILL.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { percentile } from '../_machine.js';
 import { sleep, type Target } from './targets.js';
 
@@ -12,6 +13,25 @@ export interface LoadResult {
   wps: number;
   p50_ms: number;
   p99_ms: number;
+  /**
+   * CPU time per measured write (ms) of each member process (leader first) and of the bench's
+   * client side, over the measured window: what a write costs, whatever the machine's load
+   */
+  cpu_ms_per_write: { members: number[]; client: number };
+}
+
+const TICKS_PER_S = 100; // USER_HZ on Linux
+
+/** user + system CPU seconds of a process so far (Linux /proc), or NaN */
+function procCpu(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / TICKS_PER_S;
+  } catch {
+    return NaN;
+  }
 }
 
 /** `clients` closed-loop writers of 256-byte values to the leader for `seconds` (after a warm-up) */
@@ -25,6 +45,13 @@ export async function runLoad(t: Target, clients: number, seconds: number, warmu
   const measureFrom = start + warmupSeconds * 1000;
   const end = measureFrom + seconds * 1000;
   let writes = 0;
+  const members = [leader, ...[0, 1, 2].filter((i) => i !== leader)];
+  let cpu0: number[] = [];
+  let client0 = 0;
+  const cpuMark = setTimeout(() => {
+    cpu0 = members.map((m) => procCpu(t.pid(m)));
+    client0 = process.cpuUsage().user + process.cpuUsage().system;
+  }, warmupSeconds * 1000);
   await Promise.all(
     Array.from({ length: clients }, async (_, c) => {
       for (let i = 0; ; i++) {
@@ -44,8 +71,22 @@ export async function runLoad(t: Target, clients: number, seconds: number, warmu
       }
     }),
   );
+  clearTimeout(cpuMark);
+  const perWrite = (s: number): number => round((s * 1000) / Math.max(1, writes), 3);
+  const cpu = members.map((m, i) => perWrite(procCpu(t.pid(m)) - (cpu0[i] ?? NaN)));
+  const u = process.cpuUsage();
+  const client = perWrite((u.user + u.system - client0) / 1e6);
   lat.sort((a, b) => a - b);
-  return { clients, seconds, writes, errors, wps: round(writes / seconds), p50_ms: round(percentile(lat, 50), 2), p99_ms: round(percentile(lat, 99), 2) };
+  return {
+    clients,
+    seconds,
+    writes,
+    errors,
+    wps: round(writes / seconds),
+    p50_ms: round(percentile(lat, 50), 2),
+    p99_ms: round(percentile(lat, 99), 2),
+    cpu_ms_per_write: { members: cpu, client },
+  };
 }
 
 export interface FailoverResult {
