@@ -44,6 +44,10 @@ export interface E2EResult {
   /** leader CPU seconds per 10,000 tasks RUNNING (compare runs on a loaded machine by this) */
   leader_cpu_s_per_10k: number | null;
   leader: string;
+  /** messages per task RUNNING, from the leader's counters over the measured part (null if leadership moved) */
+  per_task: Record<string, number> | null;
+  /** the leader's store commits (propose to applied) and scheduling passes over the measured part */
+  leader_latency: Record<string, number> | null;
   /** raft terms seen during the deploy (1 = no leader change) */
   terms: number[];
   error?: string;
@@ -88,6 +92,29 @@ async function leaderRunning(cluster: Cluster): Promise<{ running: number; leade
   return undefined;
 }
 
+/** The leader's message counters: status calls and items in, assignment messages out, store entries and bytes proposed. */
+async function messageCounters(cluster: Cluster, m: NodeProcess): Promise<Record<string, number> | undefined> {
+  try {
+    const samples = await cluster.metrics(m);
+    const names: Record<string, string> = {
+      status_requests: 'shoal_dispatcher_status_requests_total',
+      status_updates: 'shoal_dispatcher_status_updates_total',
+      status_batches: 'shoal_dispatcher_status_batches_total',
+      assignment_messages: 'shoal_dispatcher_assignment_messages_total',
+      assignment_changes: 'shoal_dispatcher_assignment_changes_total',
+      raft_entries: 'shoal_store_proposed_entries_total',
+      raft_bytes: 'shoal_store_proposed_bytes_total',
+      commit_latency_sum: 'shoal_raft_commit_latency_seconds_sum',
+      commit_latency_count: 'shoal_raft_commit_latency_seconds_count',
+      scheduler_pass_sum: 'shoal_scheduler_latency_seconds_sum',
+      scheduler_pass_count: 'shoal_scheduler_latency_seconds_count',
+    };
+    return Object.fromEntries(Object.entries(names).map(([k, n]) => [k, metricValue(samples, n) ?? NaN]));
+  } catch {
+    return undefined;
+  }
+}
+
 async function inParallel<T>(items: T[], limit: number, fn: (x: T) => Promise<void>): Promise<void> {
   let i = 0;
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
@@ -101,7 +128,7 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
   const progress = o.progress ?? (() => {});
   const result: E2EResult = {
     tasks: total, nodes: o.nodes, services: o.services, replicas: o.replicas, seconds: null, running: 0,
-    create_seconds: NaN, first_running_seconds: null, bring_up_seconds: NaN, rssMb: null, rss_samples_peak_mb: null, managers_rss_mb: {}, managers_cpu_s: {}, farms_cpu_s: null, leader_cpu_s_per_10k: null, leader: '', terms: [],
+    create_seconds: NaN, first_running_seconds: null, bring_up_seconds: NaN, rssMb: null, rss_samples_peak_mb: null, managers_rss_mb: {}, managers_cpu_s: {}, farms_cpu_s: null, leader_cpu_s_per_10k: null, leader: '', per_task: null, leader_latency: null, terms: [],
   };
   if (o.profDir) {
     // NODE_OPTIONS refuses --cpu-prof: a preloaded module profiles each manager instead
@@ -133,6 +160,7 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
     progress({ phase: 'up', bring_up_seconds: result.bring_up_seconds, farms: farms.length, leader_pid: leader.pid, farm_pids: farms.map((f) => f.pid), leader_rss_mb: (procStatus(leader.pid)?.rssKb ?? NaN) / 1024 });
 
     // ---- measured part: first create → all RUNNING
+    const counters0 = await messageCounters(cluster, leader);
     const t0 = performance.now();
     const cpu0 = new Map(cluster.managers().map((m) => [m.name, cpuSeconds(m.pid) ?? NaN]));
     const farmCpu = (): number => farms.reduce((a, f) => a + (cpuSeconds(f.pid) ?? NaN), 0);
@@ -177,6 +205,17 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
         await new Promise((r) => setTimeout(r, 200));
       }
       await creating;
+      const counters1 = await messageCounters(cluster, current);
+      if (current === leader && counters0 && counters1 && result.running > 0) {
+        const d = (k: string): number => (counters1[k] ?? NaN) - (counters0[k] ?? 0);
+        result.per_task = Object.fromEntries(Object.keys(counters1).filter((k) => !/_(sum|count)$/.test(k)).map((k) => [k, Number((d(k) / result.running).toFixed(3))]));
+        result.leader_latency = {
+          commits: d('commit_latency_count'),
+          commit_avg_ms: Number(((d('commit_latency_sum') * 1000) / d('commit_latency_count')).toFixed(1)),
+          scheduler_passes: d('scheduler_pass_count'),
+          scheduler_pass_avg_ms: Number(((d('scheduler_pass_sum') * 1000) / d('scheduler_pass_count')).toFixed(1)),
+        };
+      }
     } finally {
       clearInterval(sampler);
       sample();

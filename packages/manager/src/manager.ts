@@ -424,6 +424,8 @@ export class Manager {
     const raft = this.raftNode;
     if (!raft) throw new ShoalError('Unavailable', 'raft is not started');
     const t0 = performance.now();
+    this.metrics.storeEntriesProposed.inc();
+    this.metrics.storeEntryBytesProposed.inc(entry.length);
     try {
       const r = await raft.propose(entry);
       this.metrics.raftCommitLatency.observe((performance.now() - t0) / 1000);

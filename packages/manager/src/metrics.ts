@@ -15,6 +15,15 @@ export class ManagerMetrics {
   readonly dispatcherSessions: Gauge;
   readonly dispatcherHeartbeats: Counter;
   readonly dispatcherStatusBatches: Counter;
+  /** UpdateTaskStatus calls and the task updates they carried (messages per task at scale) */
+  readonly dispatcherStatusRequests: Counter;
+  readonly dispatcherStatusUpdates: Counter;
+  /** incremental Assignments messages sent to agents, and the task/secret/config changes they carried */
+  readonly dispatcherAssignmentMessages: Counter;
+  readonly dispatcherAssignmentChanges: Counter;
+  /** store entries this manager proposed to raft, and their bytes */
+  readonly storeEntriesProposed: Counter;
+  readonly storeEntryBytesProposed: Counter;
   readonly controlRequests: Counter<'method' | 'code'>;
   /** event-loop delay since the previous scrape: a stall longer than the election timeout costs leadership */
   readonly eventLoopDelayMax: Gauge;
@@ -45,6 +54,36 @@ export class ManagerMetrics {
     this.dispatcherStatusBatches = new Counter({
       name: 'shoal_dispatcher_status_batches_total',
       help: 'Store transactions written for task status updates',
+      registers: r,
+    });
+    this.dispatcherStatusRequests = new Counter({
+      name: 'shoal_dispatcher_status_requests_total',
+      help: 'UpdateTaskStatus calls received from agents',
+      registers: r,
+    });
+    this.dispatcherStatusUpdates = new Counter({
+      name: 'shoal_dispatcher_status_updates_total',
+      help: 'Task status updates received from agents (items of UpdateTaskStatus calls)',
+      registers: r,
+    });
+    this.dispatcherAssignmentMessages = new Counter({
+      name: 'shoal_dispatcher_assignment_messages_total',
+      help: 'Incremental Assignments messages sent to agents',
+      registers: r,
+    });
+    this.dispatcherAssignmentChanges = new Counter({
+      name: 'shoal_dispatcher_assignment_changes_total',
+      help: 'Changes carried by incremental Assignments messages',
+      registers: r,
+    });
+    this.storeEntriesProposed = new Counter({
+      name: 'shoal_store_proposed_entries_total',
+      help: 'Store transactions this manager proposed to raft',
+      registers: r,
+    });
+    this.storeEntryBytesProposed = new Counter({
+      name: 'shoal_store_proposed_bytes_total',
+      help: 'Bytes of the store transactions this manager proposed to raft',
       registers: r,
     });
     this.controlRequests = new Counter({

@@ -18,6 +18,8 @@ import {
 import { ensureCluster } from '../src/ca/cluster.js';
 import { Dispatcher } from '../src/dispatcher/dispatcher.js';
 import { MemoryState } from '../src/state/memory-state.js';
+import { StoreState } from '../src/state/store-adapter.js';
+import { Store } from '@shoal/store';
 import { VirtualClock } from '../src/util/clock.js';
 
 async function setup(t: { teardown(fn: () => unknown): void }) {
@@ -262,4 +264,37 @@ test('a heartbeat expiry that fires more than a period late (this process stalle
   clock.stallThenRun(5_000); // the extra period passes on time, still no session
   await until('node DOWN', () => nodeState() === NodeState.NODE_DOWN);
   t.is(state.view((tx) => tx.get('nodes', 'n1'))!.status!.message, 'heartbeat failure');
+});
+
+test('assignments: commits delivered together reach a node as one message, the latest change of a task winning; a later commit is a message of its own', async (t) => {
+  let n = 0;
+  const state = new StoreState(new Store({ clock: () => 1_700_000_000_000, newId: () => `x${++n}` }));
+  await state.update((tx) => ensureCluster(tx, 'c1'));
+  await state.update((tx) => tx.create('nodes', { id: 'n1', role: NodeRole.WORKER, dataPathAddr: '', status: { state: NodeState.NODE_UNKNOWN, message: '', addr: '127.0.0.1' } }));
+  const d = new Dispatcher({ state, clock: new VirtualClock(), newId: () => `id${++n}`, heartbeatPeriodMs: 5000 });
+  d.start();
+  t.teardown(() => d.stop());
+  const { sessionId } = await d.openSession({ nodeId: 'n1', sessionId: '', dataPathAddr: '' }, () => {});
+  const sent: AssignmentsMessage[] = [];
+  const stop = d.streamAssignments({ nodeId: 'n1', sessionId }, (m) => sent.push(m));
+  t.teardown(stop);
+  t.is(sent.length, 1, 'the full set');
+  const st = (s: TaskState) => ({ state: s, message: '', err: '', health: 0, appliedBy: '' });
+  const task = (id: string, nodeId = 'n1'): Task => ({ id, serviceId: 's', slot: 1, nodeId, desiredState: TaskState.RUNNING, status: st(TaskState.ASSIGNED), networks: [], restartAttempt: 0 });
+  // three placements proposed back to back (the scheduler's slices in flight), then t1 told to stop
+  await Promise.all([
+    state.update((tx) => tx.create('tasks', task('t1'))),
+    state.update((tx) => tx.create('tasks', task('t2'))),
+    state.update((tx) => tx.create('tasks', task('t3', 'n2'))),
+  ]);
+  await state.update((tx) => tx.update('tasks', { ...tx.get('tasks', 't1')!, desiredState: TaskState.SHUTDOWN }));
+  await until('two incremental messages', () => sent.length === 3);
+  const ids = (m: AssignmentsMessage) => m.changes.map((c) => (c.assignment!.item as { task: Task }).task.id);
+  t.deepEqual(ids(sent[1]!), ['t1', 't2'], 'the commits applied together: one message');
+  t.is(sent[1]!.appliesTo, sent[0]!.resultsIn);
+  t.deepEqual(ids(sent[2]!), ['t1']);
+  t.is((sent[2]!.changes[0]!.assignment!.item as { task: Task }).task.desiredState, TaskState.SHUTDOWN);
+  t.is(sent[2]!.appliesTo, sent[1]!.resultsIn);
+  await new Promise((r) => setTimeout(r, 20));
+  t.is(sent.length, 3);
 });

@@ -58,6 +58,20 @@ export function assignmentSet(tx: ReadTx, nodeId: string): AssignmentSet {
   return out;
 }
 
+/** The item a change is about ("task:<id>", "secret:<id>", "config:<id>"): of two changes of one item, the later wins. */
+export function assignmentKey(ch: AssignmentChange): string {
+  const item = ch.assignment?.item;
+  if (!item) return '';
+  switch (item.$case) {
+    case 'task':
+      return `task:${item.task.id}`;
+    case 'secret':
+      return `secret:${item.secret.id}`;
+    case 'config':
+      return `config:${item.config.id}`;
+  }
+}
+
 /** Changes that turn `prev` into `next` (updates for new or changed items, removes for gone ones). */
 export function diffAssignments(prev: AssignmentSet, next: AssignmentSet): AssignmentChange[] {
   const changes: AssignmentChange[] = [];

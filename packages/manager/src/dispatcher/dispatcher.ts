@@ -13,6 +13,7 @@ import {
   ShoalError,
   isoTime,
   msDuration,
+  type AssignmentChange,
   type AssignmentsMessage,
   type AssignmentsRequest,
   type HeartbeatRequest,
@@ -33,7 +34,7 @@ import type { ManagerMetrics } from '../metrics.js';
 import type { Change, Commit, ManagerState } from '../state/state.js';
 import { realClock, type Clock, type Timer } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { applyTaskChanges, assignmentChanged, assignmentSet, diffAssignments } from './assignments.js';
+import { applyTaskChanges, assignmentChanged, assignmentKey, assignmentSet, diffAssignments } from './assignments.js';
 import { orphanNodeTasks } from './node-down.js';
 import { StatusBatcher } from './status-batcher.js';
 
@@ -258,6 +259,8 @@ export class Dispatcher {
     this.requireRunning();
     this.session(req.nodeId, req.sessionId);
     const updates = req.updates.filter((u) => u.status).map((u) => ({ taskId: u.taskId, status: u.status! }));
+    this.o.metrics?.dispatcherStatusRequests.inc();
+    this.o.metrics?.dispatcherStatusUpdates.inc(updates.length);
     if (updates.length > 0) await this.batcher.add(req.nodeId, updates);
   }
 
@@ -310,10 +313,30 @@ export class Dispatcher {
     let current = new Map() as ReturnType<typeof assignmentSet>;
     /** version of the full read: commits up to it are in `current` already */
     let readVersion = Number.POSITIVE_INFINITY;
-    const emit = (changes: AssignmentsMessage['changes']): void => {
-      if (changes.length === 0) return;
+    // Changes of the commits delivered in one turn (the store hands over every commit applied
+    // since the last delivery at once) go out as one message, sent in a microtask: when the
+    // scheduler's placements commit back to back, a node gets its tasks in one message instead
+    // of one per commit, and its agent reports their states in one call. The latest change of
+    // an item wins; nothing waits beyond the current turn.
+    let queued: Map<string, AssignmentChange> | undefined;
+    let closed = false;
+    const flush = (): void => {
+      const q = queued;
+      queued = undefined;
+      if (!q || closed) return;
+      const changes = [...q.values()];
+      this.o.metrics?.dispatcherAssignmentMessages.inc();
+      this.o.metrics?.dispatcherAssignmentChanges.inc(changes.length);
       send({ type: AssignmentsType.ASSIGNMENTS_INCREMENTAL, appliesTo: seq, resultsIn: seq + 1, changes });
       seq++;
+    };
+    const emit = (changes: AssignmentsMessage['changes']): void => {
+      if (changes.length === 0) return;
+      if (!queued) {
+        queued = new Map();
+        queueMicrotask(flush);
+      }
+      for (const ch of changes) queued.set(assignmentKey(ch), ch);
     };
     const refresh = (): void => {
       const next = this.o.state.view((tx) => {
@@ -336,6 +359,7 @@ export class Dispatcher {
     if (!set) this.streams.set(s.nodeId, (set = new Set()));
     set.add(listener);
     const unsubscribe = (): void => {
+      closed = true;
       const cur = this.streams.get(s.nodeId);
       cur?.delete(listener);
       if (cur?.size === 0) this.streams.delete(s.nodeId);

@@ -20,9 +20,12 @@ export interface LoopDeps {
   metrics?: ManagerMetrics;
   /** objects written per transaction by the batched loops (default 1,000) */
   batchSize?: number;
+  /** transactions the orchestrator and the scheduler keep proposed at once (default 4) */
+  inFlight?: number;
 }
 
 export const DEFAULT_BATCH = 1_000;
+export const DEFAULT_IN_FLIGHT = 4;
 
 export const isConflict = (err: unknown): boolean => err instanceof ShoalError && err.code === 'Conflict';
 

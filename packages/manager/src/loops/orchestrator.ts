@@ -9,7 +9,7 @@ import type { LeaderLoop, LoopContext } from '../leader-loops.js';
 import { enforceConstraints, reconcileService, DEFAULT_HISTORY_LIMIT, indexNodes, type OrchestratorContext, type Plan } from '../orchestrator/index.js';
 import type { Commit, ReadTx } from '../state/state.js';
 import { deferToRollingUpdater } from '../updater/index.js';
-import { DEFAULT_BATCH, follow, planIsEmpty, planSize, Pump, untilAborted, WakeTimers, writePlan, type LoopDeps } from './common.js';
+import { DEFAULT_BATCH, DEFAULT_IN_FLIGHT, follow, planIsEmpty, planSize, Pump, untilAborted, WakeTimers, writePlan, type LoopDeps } from './common.js';
 
 const stateOf = (t: Task): TaskState => t.status?.state ?? TaskState.NEW;
 
@@ -34,6 +34,7 @@ export class OrchestratorLoop implements LeaderLoop {
   async run(ctx: LoopContext): Promise<void> {
     const { state, clock } = this.d;
     const batch = this.d.batchSize ?? DEFAULT_BATCH;
+    const inFlight = Math.max(1, this.d.inFlight ?? DEFAULT_IN_FLIGHT);
     const dirty = new Set<string>();
     let enforce = true;
     let everything = true;
@@ -97,8 +98,10 @@ export class OrchestratorLoop implements LeaderLoop {
       let planned = 0;
       /** a plan that did not fit the previous transaction (planned against a slightly older view, as all were before slicing) */
       let carry: { serviceIds: string[]; plan: Plan } | undefined;
+      const running = new Set<Promise<void>>();
+      let failure: unknown;
       while (next < ids.length || carry) {
-        if (ctx.signal.aborted) return;
+        if (ctx.signal.aborted) break;
         const group: { serviceIds: string[]; plan: Plan }[] = carry ? [carry] : [];
         let size = carry ? planSize(carry.plan) : 0;
         carry = undefined;
@@ -125,17 +128,31 @@ export class OrchestratorLoop implements LeaderLoop {
           continue;
         }
         planned += group.length;
-        try {
-          // several services per transaction, up to `batch` objects; a conflict redoes those services
-          await state.update((tx) => {
+        // Several services per transaction, up to `batch` objects, and up to `inFlight`
+        // transactions proposed at once: a plan reads only its own services' tasks, and the
+        // services of one pass are distinct, so a slice does not wait for the commit of the one
+        // before it (one commit round trip per slice paced a deploy of many services). A failed
+        // write makes its services and the rest of the pass dirty again; the pass then fails once
+        // every write in flight has settled, and the pump redoes it on a fresh view.
+        const write = state
+          .update((tx) => {
             ctx.checkLeader();
             for (const { plan } of group) writePlan(tx, plan);
-          });
-        } catch (err) {
-          for (const { serviceIds } of carry ? [...group, carry] : group) for (const id of serviceIds) dirty.add(id);
-          for (const id of ids.slice(next)) dirty.add(id);
-          throw err;
-        }
+          })
+          .catch((err: unknown) => {
+            for (const { serviceIds } of group) for (const id of serviceIds) dirty.add(id);
+            failure ??= err;
+          })
+          .finally(() => running.delete(write));
+        running.add(write);
+        if (running.size >= inFlight) await Promise.race(running);
+        if (failure !== undefined) break;
+      }
+      await Promise.all(running);
+      if (failure !== undefined) {
+        for (const { serviceIds } of carry ? [carry] : []) for (const id of serviceIds) dirty.add(id);
+        for (const id of ids.slice(next)) dirty.add(id);
+        throw failure;
       }
       if (planned > 0) ctx.log.debug('orchestrator pass', { services: ids.length, plans: planned });
     };

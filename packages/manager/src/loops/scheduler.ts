@@ -12,7 +12,7 @@ import { isoTime, TaskState, type Task } from '@shoal/api';
 import type { LeaderLoop, LoopContext } from '../leader-loops.js';
 import { SchedulerState } from '../scheduler/index.js';
 import type { Commit } from '../state/state.js';
-import { chunks, DEFAULT_BATCH, follow, Pump, untilAborted, type LoopDeps } from './common.js';
+import { chunks, DEFAULT_BATCH, DEFAULT_IN_FLIGHT, follow, Pump, untilAborted, type LoopDeps } from './common.js';
 
 const state_ = (t: Task): TaskState => t.status?.state ?? TaskState.NEW;
 const wanted = (t: Task): boolean => t.desiredState <= TaskState.RUNNING;
@@ -35,6 +35,7 @@ export class SchedulerLoop implements LeaderLoop {
   async run(ctx: LoopContext): Promise<void> {
     const { state, clock } = this.d;
     const batch = this.d.batchSize ?? DEFAULT_BATCH;
+    const inFlight = Math.max(1, this.d.inFlight ?? DEFAULT_IN_FLIGHT);
     const sched = new SchedulerState();
     /** unplaced tasks no longer wanted: to SHUTDOWN */
     const fresh = new Set<string>();
@@ -101,14 +102,20 @@ export class SchedulerLoop implements LeaderLoop {
       // A slice of `batch` tasks per decision and transaction, oldest first: deciding 100,000
       // placements at once would hold the event loop for seconds (raft heartbeats miss, leadership
       // moves). Placements are recorded in `sched` as they are made, so spreading carries over
-      // from slice to slice exactly as within one.
+      // from slice to slice exactly as within one. Up to `inFlight` slices are proposed without
+      // waiting for the ones before them to commit: one commit round trip per slice paced the
+      // whole deploy (25 slices of 1,000 at ~0.8 s each under load), and slices committed
+      // together reach each node as one assignment message (see the dispatcher). The slices
+      // touch distinct tasks, so one does not make another stale; a slice that fails undoes its
+      // own placements only.
+      const running = new Set<Promise<void>>();
       for (const slice of chunks(todo, batch)) {
-        if (ctx.signal.aborted) return;
+        if (ctx.signal.aborted) break;
         const result = sched.schedule(slice);
         unschedulable.push(...result.unschedulable);
         if (result.assignments.length === 0) continue;
-        try {
-          const done = await state.update((tx) => {
+        const write = state
+          .update((tx) => {
             ctx.checkLeader();
             const ok: string[] = [];
             for (const a of result.assignments) {
@@ -122,16 +129,25 @@ export class SchedulerLoop implements LeaderLoop {
               ok.push(a.taskId);
             }
             return ok;
-          });
-          for (const id of done) pending.delete(id);
-          assigned += done.length;
-        } catch (err) {
-          // nothing of this slice was written: undo the optimistic placements
-          for (const a of result.assignments) sched.upsertTask(byId.get(a.taskId)!);
-          retry = true;
-          failure ??= err;
-        }
+          })
+          .then(
+            (done) => {
+              for (const id of done) pending.delete(id);
+              assigned += done.length;
+            },
+            (err: unknown) => {
+              // nothing of this slice was written: undo the optimistic placements
+              for (const a of result.assignments) sched.upsertTask(byId.get(a.taskId)!);
+              retry = true;
+              failure ??= err;
+            },
+          )
+          .finally(() => running.delete(write));
+        running.add(write);
+        if (running.size >= inFlight) await Promise.race(running);
       }
+      await Promise.all(running);
+      if (ctx.signal.aborted) return;
       // unplaceable NEW tasks become PENDING with the reason; PENDING ones get a changed reason
       const messages = unschedulable.filter((u) => {
         const t = byId.get(u.taskId);

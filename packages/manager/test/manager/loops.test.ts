@@ -25,9 +25,32 @@ class CountingState implements ManagerState {
   view<R>(fn: (tx: ReadTx) => R): R {
     return this.inner.view(fn);
   }
+  /** set: resolve each write only after this (a commit round trip), and count the writes in flight */
+  latency: (() => Promise<void>) | undefined;
+  /** most writes in flight at once: those creating tasks (orchestrator) and those placing them (scheduler) */
+  readonly maxInFlight = { create: 0, place: 0 };
+  private readonly inFlight = { create: 0, place: 0 };
   async update<R>(fn: (tx: WriteTx) => R): Promise<R> {
     const before = (this.inner as StoreState).store.index;
-    const r = await this.inner.update(fn);
+    let kind: 'create' | 'place' | undefined;
+    const r = await this.inner.update((tx) =>
+      fn({
+        ...tx,
+        create: (t, obj) => {
+          if (t === 'tasks') kind = 'create';
+          tx.create(t, obj);
+        },
+        update: (t, obj) => {
+          if (t === 'tasks' && (obj as Task).status?.state === TaskState.ASSIGNED) kind = 'place';
+          tx.update(t, obj);
+        },
+      }),
+    );
+    if (kind && this.latency) {
+      this.maxInFlight[kind] = Math.max(this.maxInFlight[kind], ++this.inFlight[kind]);
+      await this.latency();
+      this.inFlight[kind]--;
+    }
     if ((this.inner as StoreState).store.index > before) {
       this.commits++;
       if (!this.leading()) this.afterStepDown++;
@@ -283,4 +306,37 @@ test('small batches: services and placements are planned and written a slice at 
   // straight from NEW, 7 at most per transaction
   t.true(h.counting.commits - before >= 3 + 5, `commits: ${h.counting.commits - before}`);
   t.deepEqual([...moves], ['NEW->ASSIGNED'], 'a task that fits is placed in one write, without a PENDING write before');
+});
+
+test('the orchestrator and the scheduler keep several transactions in flight, and placements stay even', async (t) => {
+  const h = setup(7);
+  t.teardown(() => h.loops.stop());
+  // every write takes a few turns of the event loop to come back, as a raft commit does
+  h.counting.latency = async () => {
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+  };
+  await h.state.update((tx) => {
+    ensureCluster(tx, 'c1');
+    for (const id of ['n1', 'n2', 'n3']) tx.create('nodes', workerNode(id));
+  });
+  const ids: string[] = [];
+  for (const name of ['a', 'b', 'c']) {
+    const { service } = (await h.control.call('createService', { spec: serviceSpec(name, 10, 'nginx:1') })) as { service: Service };
+    ids.push(service.id);
+  }
+  h.leadership.set({ leader: true, term: 1 });
+  h.loops.start();
+  for (const id of ids) await converged(h, id, 10, 'nginx:1', `10 running tasks of ${id}`);
+  // 3 plans of 10 tasks (one per transaction of at most 7) and 30 placements (5 slices of 7)
+  t.true(h.counting.maxInFlight.create >= 2, `task creates in flight at once: ${h.counting.maxInFlight.create}`);
+  t.true(h.counting.maxInFlight.place >= 2 && h.counting.maxInFlight.place <= 4, `placements in flight at once: ${h.counting.maxInFlight.place}`);
+  const perNode = new Map<string, number>();
+  for (const id of ids) {
+    const mine = new Map<string, number>();
+    for (const x of running(h, id)) mine.set(x.nodeId, (mine.get(x.nodeId) ?? 0) + 1);
+    t.deepEqual([...mine.values()].sort(), [3, 3, 4], `service ${id} spread evenly`);
+    for (const [n, c] of mine) perNode.set(n, (perNode.get(n) ?? 0) + c);
+  }
+  t.deepEqual([...perNode.values()].sort(), [10, 10, 10], 'all services together spread evenly');
+  t.is(ids.flatMap((id) => h.tasks(id)).length, 30, 'no task created twice');
 });
