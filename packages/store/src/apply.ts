@@ -6,6 +6,7 @@ import { ShoalError, type Meta } from '@shoal/api';
 import type { Edit } from './btree.js';
 import { asBuffer, decodeEntry } from './codec.js';
 import { deepFreeze } from './freeze.js';
+import { applyPatch } from './patch.js';
 import { KIND_POS, schemaOf, type Stored } from './schema.js';
 import { CreateModels, shareFields } from './share.js';
 import { TableWriter } from './table.js';
@@ -46,7 +47,7 @@ export function applyEntry(state: StoreState, entry: Uint8Array, index: number):
       } else {
         if (!old) throw notFound(a.kind, a.id);
         const cv = old.meta?.version ?? 0;
-        if ((a.op === 'update' || a.version !== 0) && a.version !== cv) throw conflict(a.kind, a.id, a.version, cv);
+        if ((a.op === 'update' || a.op === 'patch' || a.version !== 0) && a.version !== cv) throw conflict(a.kind, a.id, a.version, cv);
       }
       if (a.op === 'delete') {
         w.remove(old!);
@@ -54,15 +55,21 @@ export function applyEntry(state: StoreState, entry: Uint8Array, index: number):
         continue;
       }
       let obj: Stored;
-      try {
-        obj = schemaOf(a.kind).codec.decode(a.body!) as Stored;
-      } catch (err) {
-        throw new ShoalError('InvalidArgument', `${a.kind} ${a.id}: malformed object: ${(err as Error).message}`, { cause: err });
+      if (a.op === 'patch') {
+        // the fields it names over the version it was made from (checked above): the rest are
+        // that version's frozen values already
+        obj = applyPatch(a.kind, old!, a.fields ?? [], a.body!);
+      } else {
+        try {
+          obj = schemaOf(a.kind).codec.decode(a.body!) as Stored;
+        } catch (err) {
+          throw new ShoalError('InvalidArgument', `${a.kind} ${a.id}: malformed object: ${(err as Error).message}`, { cause: err });
+        }
+        if (obj.id !== a.id) throw new ShoalError('InvalidArgument', `${a.kind} ${a.id}: object id ${obj.id} does not match`);
+        // unchanged fields are the old version's (or a sibling's) frozen objects, not fresh copies
+        if (old) shareFields(obj, old);
+        else models.share(a.kind, obj);
       }
-      if (obj.id !== a.id) throw new ShoalError('InvalidArgument', `${a.kind} ${a.id}: object id ${obj.id} does not match`);
-      // unchanged fields are the old version's (or a sibling's) frozen objects, not fresh copies
-      if (old) shareFields(obj, old);
-      else models.share(a.kind, obj);
       const meta: Meta = { version: index, createdAt: old?.meta?.createdAt ?? iso, updatedAt: iso };
       obj.meta = meta;
       deepFreeze(obj);

@@ -1,19 +1,25 @@
 // The store's log entry: one transaction as a list of StoreActions, in a small binary format.
 //
 //   entry   = 0x53 'S'  0x01 (format)  varint(timestampMs)  varint(n)  action{n}
-//   action  = u8(kind code)  u8(op: 1 create, 2 update, 3 delete)  varint(expectedVersion)
-//             varint(len(id)) id(utf-8)  [create/update: varint(len(body)) body]
+//   action  = u8(kind code)  u8(op: 1 create, 2 update, 3 delete, 4 patch)  varint(expectedVersion)
+//             varint(len(id)) id(utf-8)  [patch: varint(n) field{n}]  [create/update/patch: varint(len(body)) body]
+//   field   = varint(len(name)) name(utf-8): a top-level field of the object
 //   body    = the object encoded with its protobuf codec from @shoal/api (meta is ignored:
-//             apply sets meta from the entry's index and timestamp)
+//             apply sets meta from the entry's index and timestamp); for a patch, an object of
+//             the kind holding only the named fields, which replace the current version's
+//
+// A patch is an update that names the fields it changes: a task's status report or placement
+// rewrites its status (and node), not its spec, so neither the leader encoding it nor every
+// manager applying it touches the rest of the task (a third of the bytes of an update).
 //
 // expectedVersion is the meta.version the transaction read (0 for creates, and for deletes by
 // id, which are not version-checked). The encoding of a given transaction is deterministic.
 import { ShoalError } from '@shoal/api';
 import { schemaByCode, schemaOf, type Kind } from './schema.js';
 
-export type ActionOp = 'create' | 'update' | 'delete';
-const OP_CODE: Record<ActionOp, number> = { create: 1, update: 2, delete: 3 };
-const OPS: readonly (ActionOp | undefined)[] = [undefined, 'create', 'update', 'delete'];
+export type ActionOp = 'create' | 'update' | 'delete' | 'patch';
+const OP_CODE: Record<ActionOp, number> = { create: 1, update: 2, delete: 3, patch: 4 };
+const OPS: readonly (ActionOp | undefined)[] = [undefined, 'create', 'update', 'delete', 'patch'];
 
 export interface StoreAction {
   kind: Kind;
@@ -21,8 +27,10 @@ export interface StoreAction {
   id: string;
   /** meta.version the transaction read; 0 = not checked (creates, deletes by id). */
   version: number;
-  /** protobuf bytes of the object (create and update only). */
+  /** protobuf bytes of the object (create and update), or of the patched fields (patch). */
   body?: Uint8Array | undefined;
+  /** patch only: the top-level fields it replaces */
+  fields?: readonly string[] | undefined;
 }
 
 export interface StoreEntry {
@@ -139,11 +147,16 @@ export function asBuffer(b: Uint8Array): Uint8Array {
 /** Encodes a transaction as one log entry. */
 export function encodeEntry(entry: StoreEntry): Uint8Array {
   let size = 16;
-  for (const a of entry.actions) size += 24 + a.id.length * 3 + (a.body ? a.body.length : 0);
+  for (const a of entry.actions) size += 24 + a.id.length * 3 + (a.body ? a.body.length : 0) + (a.fields ? a.fields.length * 16 : 0);
   const w = new BinWriter(size);
   w.u8(MAGIC).u8(FORMAT).varint(entry.timestamp).varint(entry.actions.length);
   for (const a of entry.actions) {
     w.u8(schemaOf(a.kind).code).u8(OP_CODE[a.op]).varint(a.version).string(a.id);
+    if (a.op === 'patch') {
+      const fields = a.fields ?? [];
+      w.varint(fields.length);
+      for (const f of fields) w.string(f);
+    }
     if (a.op !== 'delete') {
       if (!a.body) throw new Error(`${a.kind} ${a.id}: ${a.op} without a body`);
       w.bytes(a.body);
@@ -170,8 +183,14 @@ export function decodeEntry(bytes: Uint8Array): StoreEntry {
       if (!op) throw new Error('unknown action');
       const version = r.varint();
       const id = r.string();
+      let fields: string[] | undefined;
+      if (op === 'patch') {
+        const n = r.varint();
+        fields = [];
+        for (let j = 0; j < n; j++) fields.push(r.string());
+      }
       const body = op === 'delete' ? undefined : r.bytes();
-      actions.push({ kind: schema.kind, op, id, version, body });
+      actions.push(fields ? { kind: schema.kind, op, id, version, body, fields } : { kind: schema.kind, op, id, version, body });
     }
     if (!r.done) throw new Error('trailing bytes');
     return { timestamp, actions };

@@ -6,6 +6,7 @@ import { ShoalError } from '@shoal/api';
 import type { Cluster, Config, Network, Secret, Service } from '@shoal/api';
 import type { StoreAction, StoreEntry, ActionOp } from './codec.js';
 import { deepFreeze } from './freeze.js';
+import { applyPatch, changedFields, encodePatch } from './patch.js';
 import { KIND_POS, SCHEMAS, schemaOf, type Kind, type Stored, type StoreObjects } from './schema.js';
 import { nameTaken, type NodeReader, type Overlay, type TableReader, type TaskReader, type TxSink } from './table.js';
 import { TableSet, makeHandle, type StoreState } from './view.js';
@@ -17,6 +18,9 @@ interface Pending {
   /** version read from the committed state (0: create, or delete by id) */
   readonly version: number;
   body: Uint8Array | undefined;
+  /** patch: the fields it replaces, and the committed version it applies to */
+  fields: readonly string[] | undefined;
+  base: Stored | undefined;
   /** createdAt of the committed object (updates), for read copies */
   readonly createdAt: string | undefined;
   /** read copy, decoded from body on first read */
@@ -129,7 +133,7 @@ export class Tx extends TableSet implements TxSink {
   readCopy(p: Pending): Stored | null {
     if (p.op === 'delete') return null;
     if (p.obj) return p.obj;
-    const o = schemaOf(p.kind).codec.decode(p.body!) as Stored;
+    const o = p.op === 'patch' ? applyPatch(p.kind, p.base!, p.fields!, p.body!) : (schemaOf(p.kind).codec.decode(p.body!) as Stored);
     o.meta = { version: p.version, createdAt: p.createdAt ?? this.iso, updatedAt: this.iso };
     return (p.obj = deepFreeze(o));
   }
@@ -154,7 +158,7 @@ export class Tx extends TableSet implements TxSink {
     if (p?.op === 'delete') throw new ShoalError('FailedPrecondition', `${kind} ${obj.id}: re-created in the transaction that deleted it`);
     if (p || this.base.tables[KIND_POS[kind]]!.primary.get(obj.id)) throw new ShoalError('AlreadyExists', `${kind} ${obj.id} already exists`);
     this.checkUnique(kind, obj, undefined);
-    this.add(map, { kind, id: obj.id, op: 'create', version: 0, body: body(kind, obj), createdAt: undefined, obj: undefined, live: true });
+    this.add(map, { kind, id: obj.id, op: 'create', version: 0, body: body(kind, obj), fields: undefined, base: undefined, createdAt: undefined, obj: undefined, live: true });
   }
 
   update(kind: Kind, obj: Stored): void {
@@ -166,14 +170,23 @@ export class Tx extends TableSet implements TxSink {
     const cv = current.meta?.version ?? 0;
     if (v !== cv) throw conflict(kind, obj.id, v, cv);
     this.checkUnique(kind, obj, current);
-    const map = this.pending[KIND_POS[kind]]!.map;
+    const pos = KIND_POS[kind];
+    const map = this.pending[pos]!.map;
     const p = map.get(obj.id);
-    if (p) {
+    if (p?.op === 'create') {
       p.body = body(kind, obj);
       p.obj = undefined;
       return;
     }
-    this.add(map, { kind, id: obj.id, op: 'update', version: cv, body: body(kind, obj), createdAt: current.meta?.createdAt, obj: undefined, live: true });
+    // a patch of the committed version: the fields whose values are not that version's
+    const committed = p ? (this.base.tables[pos]!.primary.get(obj.id) as Stored) : current;
+    const fields = changedFields(committed, obj);
+    const patch = encodePatch(kind, obj, fields);
+    if (p) {
+      Object.assign(p, { op: 'patch', body: patch, fields, base: committed, obj: undefined });
+      return;
+    }
+    this.add(map, { kind, id: obj.id, op: 'patch', version: cv, body: patch, fields, base: committed, createdAt: current.meta?.createdAt, obj: undefined, live: true });
   }
 
   delete(kind: Kind, target: Stored | string): void {
@@ -196,11 +209,13 @@ export class Tx extends TableSet implements TxSink {
     if (p) {
       p.op = 'delete';
       p.body = undefined;
+      p.fields = undefined;
+      p.base = undefined;
       p.obj = undefined;
       return;
     }
     const checked = typeof target !== 'string' && target.meta !== undefined;
-    this.add(map, { kind, id, op: 'delete', version: checked ? cv : 0, body: undefined, createdAt: undefined, obj: undefined, live: true });
+    this.add(map, { kind, id, op: 'delete', version: checked ? cv : 0, body: undefined, fields: undefined, base: undefined, createdAt: undefined, obj: undefined, live: true });
   }
 
   private add(map: Map<string, Pending>, p: Pending): void {
@@ -214,7 +229,7 @@ export class Tx extends TableSet implements TxSink {
     if (this.live === 0) return null;
     const actions: StoreAction[] = [];
     for (const p of this.order) {
-      if (p.live) actions.push({ kind: p.kind, op: p.op, id: p.id, version: p.version, body: p.body });
+      if (p.live) actions.push(p.op === 'patch' ? { kind: p.kind, op: p.op, id: p.id, version: p.version, body: p.body, fields: p.fields } : { kind: p.kind, op: p.op, id: p.id, version: p.version, body: p.body });
     }
     return { timestamp: this.timestamp, actions };
   }
