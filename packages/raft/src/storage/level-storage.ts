@@ -13,9 +13,11 @@
 // So:
 //  - save() appends one WAL record (hard state + entries) with one write and one fdatasync; once
 //    it resolves, the write is durable (a change of the commit index alone is not synced);
-//  - the same changes are then applied to level in the background, without sync, in batches that
+//  - the same changes are later applied to level in the background, without sync, in batches that
 //    also record the last WAL seq they include (key "w"); level stays the store of record with
-//    the layout of codec.ts;
+//    the layout of codec.ts. Later: only when they are many, or a checkpoint or a snapshot needs
+//    them; entries a snapshot compacts before then are never written to level at all (level's
+//    per-entry write path was the largest CPU cost of a follower in the raft bench);
 //  - now and then (a WAL segment filled up, a snapshot) a checkpoint makes level durable
 //    (compactRange flushes and syncs its memtable) and deletes the WAL segments it covers;
 //  - snapshots (created here or received from the leader) and the bootstrap are written to level
@@ -54,6 +56,8 @@ import type { SaveRecord } from './wal-record.js';
 
 type Db = Level<Buffer, Buffer>;
 type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+/** a level change not written yet: entries are encoded only when written (most never are, see pump) */
+type PendingOp = BatchOp | { type: 'ent'; e: Entry };
 
 export interface LevelStorageOptions {
   /** write with fsync (default true); false only for tests that do not care about durability */
@@ -63,6 +67,9 @@ export interface LevelStorageOptions {
 }
 
 const DEFAULT_SEGMENT_BYTES = 64 << 20;
+/** pending level changes (see pump) are written once there are this many, or entries of this many bytes */
+const PUMP_OPS = 20_000;
+const PUMP_BYTES = 32 << 20;
 /** a key range that holds no keys: compactRange over it only flushes (and syncs) the memtable */
 const EMPTY_RANGE: [Buffer, Buffer] = [Buffer.from('z0'), Buffer.from('z1')];
 
@@ -88,7 +95,11 @@ export class LevelStorage implements RaftStorageReader {
   private readonly sync: boolean;
   private wal!: Wal;
   /** level changes of WAL records written but not yet applied to level, and the last such seq */
-  private pending: BatchOp[] = [];
+  private pending: PendingOp[] = [];
+  /** the last hard state of the pending records (only the last one is worth writing) */
+  private pendingHs: BatchOp | undefined;
+  /** bytes of the entries in `pending` */
+  private pendingBytes = 0;
   private pendingSeq = 0;
   /** the last WAL seq whose changes level has (not necessarily durably) */
   private appliedSeq = 0;
@@ -155,7 +166,7 @@ export class LevelStorage implements RaftStorageReader {
     const ops: BatchOp[] = [];
     const { wal } = await Wal.open(walDir, after, { segmentBytes, sync: this.sync }, (r: SaveRecord) => {
       this.checkAppend(r.entries);
-      for (const op of this.applyLog(r.hardState, r.entries)) ops.push(op);
+      for (const op of this.applyLog(r.hardState, r.entries)) ops.push(toBatchOp(op));
     });
     this.wal = wal;
     this.appliedSeq = wal.lastSeq();
@@ -281,10 +292,15 @@ export class LevelStorage implements RaftStorageReader {
       const mustSync = entries.length > 0 || (hardState !== undefined && (hardState.term !== this.hs.term || hardState.vote !== this.hs.vote));
       const segs = this.wal.segmentCount();
       const seq = await this.wal.append(hardState, entries, mustSync);
-      const ops = this.applyLog(hardState, entries);
-      for (const op of ops) this.pending.push(op);
+      for (const op of this.applyLog(hardState, entries)) {
+        if (op.type === 'put' && op.key === KEY_HARD_STATE) this.pendingHs = op;
+        else {
+          this.pending.push(op);
+          if (op.type === 'ent') this.pendingBytes += entrySize(op.e);
+        }
+      }
       this.pendingSeq = seq;
-      this.pump();
+      if (this.pending.length >= PUMP_OPS || this.pendingBytes >= PUMP_BYTES) this.pump();
       if (this.wal.segmentCount() > segs) this.checkpoint();
     });
   }
@@ -302,8 +318,8 @@ export class LevelStorage implements RaftStorageReader {
    * Applies entries (checked by checkAppend) and a hard state to the in-memory log, in place,
    * and returns the level operations that do the same.
    */
-  private applyLog(hardState: HardState | undefined, entries: readonly Entry[]): BatchOp[] {
-    const ops: BatchOp[] = [];
+  private applyLog(hardState: HardState | undefined, entries: readonly Entry[]): PendingOp[] {
+    const ops: PendingOp[] = [];
     if (entries.length > 0) {
       const first = (entries[0] as Entry).index;
       const skip = Math.max(0, this.offset + 1 - first); // already covered by the snapshot
@@ -321,7 +337,7 @@ export class LevelStorage implements RaftStorageReader {
         let p = keep > 0 ? (this.pos[keep - 1] as number) : this.basePos;
         for (let j = skip; j < entries.length; j++) {
           const e = entries[j] as Entry;
-          ops.push({ type: 'put', key: entryKey(e.index), value: encodeEntry(e) });
+          ops.push({ type: 'ent', e });
           p += entrySize(e);
           this.ents.push(e);
           this.pos.push(p);
@@ -357,7 +373,7 @@ export class LevelStorage implements RaftStorageReader {
     this.offsetTerm = snapshot.metadata.term;
     try {
       this.checkAppend(entries);
-      for (const op of this.applyLog(hardState, entries)) ops.push(op);
+      for (const op of this.applyLog(hardState, entries)) ops.push(toBatchOp(op));
       await this.write(ops);
     } catch (err) {
       ({ ents: this.ents, pos: this.pos, basePos: this.basePos, offset: this.offset, offsetTerm: this.offsetTerm, hs: this.hs } = prev);
@@ -389,11 +405,34 @@ export class LevelStorage implements RaftStorageReader {
         for (let i = this.offset + 1; i <= upTo; i++) ops.push({ type: 'del', key: entryKey(i) });
         ops.push({ type: 'put', key: KEY_OFFSET, value: encodeOffset(upTo, offsetTerm) });
       }
-      // the background writes must not put back entries this batch deletes. The batch does not
-      // move "w": replaying older WAL records over it is harmless (entries at or below the
-      // offset are skipped, later ones are rewritten in order)
-      await this.drain();
-      await this.write(ops);
+      // The entries this batch deletes that are not in level yet are never written (most entries
+      // reach level this way: never); the other pending changes go in this same batch, which
+      // moves "w" to the last WAL record: written on their own first, a crash before this batch
+      // would leave level with "w" past entries it does not have (a gap in the log). A background
+      // write still running finishes first, so that it cannot put back entries deleted here.
+      if (upTo > this.offset) this.dropPendingUpTo(upTo);
+      while (this.pumping) await this.pumping;
+      this.check();
+      const taken = { ops: this.pending, hs: this.pendingHs, bytes: this.pendingBytes, seq: this.pendingSeq };
+      if (taken.seq > this.appliedSeq) {
+        for (const op of taken.ops) ops.push(toBatchOp(op));
+        if (taken.hs) ops.push(taken.hs);
+        ops.push({ type: 'put', key: KEY_WAL_SEQ, value: encodeSeq(taken.seq) });
+        this.pending = [];
+        this.pendingHs = undefined;
+        this.pendingBytes = 0;
+      }
+      try {
+        await this.write(ops);
+      } catch (err) {
+        if (taken.seq > this.appliedSeq) {
+          this.pending = [...taken.ops, ...this.pending];
+          this.pendingHs ??= taken.hs;
+          this.pendingBytes += taken.bytes;
+        }
+        throw err;
+      }
+      if (taken.seq > this.appliedSeq) this.appliedSeq = taken.seq;
       this.snap = { metadata, data };
       if (upTo > this.offset) {
         const drop = upTo - this.offset;
@@ -408,15 +447,39 @@ export class LevelStorage implements RaftStorageReader {
     });
   }
 
-  /** applies the pending WAL records' changes to level, unsynced, in the background */
+  /** forgets the pending puts of entries up to `index` (about to be compacted away) */
+  private dropPendingUpTo(index: number): void {
+    const keep: PendingOp[] = [];
+    let bytes = 0;
+    for (const op of this.pending) {
+      if (op.type === 'ent') {
+        if (op.e.index <= index) continue;
+        bytes += entrySize(op.e);
+      }
+      keep.push(op);
+    }
+    this.pending = keep;
+    this.pendingBytes = bytes;
+  }
+
+  /**
+   * Applies the pending WAL records' changes to level, unsynced, in the background. Not after
+   * every save: the changes wait until they are many (PUMP_OPS, PUMP_BYTES), a checkpoint, a
+   * snapshot or a drain needs them. Level's own write path (a batch, an op per entry) was the
+   * largest CPU cost of a follower, and most entries are compacted away by the next snapshot
+   * before they are ever written; the WAL keeps them durable meanwhile (open() replays it).
+   */
   private pump(): void {
     if (this.pumping || this.failed) return;
     this.pumping = (async () => {
       try {
         while (this.pendingSeq > this.appliedSeq) {
-          const ops = this.pending;
+          const ops = this.pending.map(toBatchOp);
+          if (this.pendingHs) ops.push(this.pendingHs);
           const seq = this.pendingSeq;
           this.pending = [];
+          this.pendingHs = undefined;
+          this.pendingBytes = 0;
           ops.push({ type: 'put', key: KEY_WAL_SEQ, value: encodeSeq(seq) });
           await this.db.batch(ops, { sync: false });
           this.appliedSeq = seq;
@@ -429,8 +492,9 @@ export class LevelStorage implements RaftStorageReader {
     })();
   }
 
-  /** waits until level has every WAL record written so far */
+  /** writes to level every WAL record written so far, and waits for it */
   private async drain(): Promise<void> {
+    if (this.pendingSeq > this.appliedSeq) this.pump();
     while (this.pumping) await this.pumping;
     this.check();
   }
@@ -443,6 +507,7 @@ export class LevelStorage implements RaftStorageReader {
     if (this.checkpointing || this.failed) return;
     this.checkpointing = (async () => {
       try {
+        if (this.pendingSeq > this.appliedSeq) this.pump();
         if (this.pumping) await this.pumping;
         const upTo = this.appliedSeq;
         await flushLevel(this.db);
@@ -486,6 +551,8 @@ export class LevelStorage implements RaftStorageReader {
   async close(): Promise<void> {
     await this.queue;
     if (this.closed) return;
+    // level gets what it has not yet (a reopen need not replay the WAL for it)
+    if (this.pendingSeq > this.appliedSeq) this.pump();
     while (this.pumping) await this.pumping;
     while (this.checkpointing) await this.checkpointing;
     this.closed = true;
@@ -515,4 +582,8 @@ function positions(start: number, ents: Entry[]): number[] {
 
 function confStateEmpty(cs: ConfState): boolean {
   return cs.voters.length === 0 && cs.learners.length === 0;
+}
+
+function toBatchOp(op: PendingOp): BatchOp {
+  return op.type === 'ent' ? { type: 'put', key: entryKey(op.e.index), value: encodeEntry(op.e) } : op;
 }

@@ -232,3 +232,22 @@ test('reopened many times, with torn tails between, the log stays whole', async 
     t.true((await segments(dir)).length <= 13);
   });
 });
+
+test('pending level writes: a snapshot compacts entries level never got, and carries the rest; close writes what is left', async (t) => {
+  await withDir(async (dir) => {
+    let s = await LevelStorage.open(dir);
+    for (let i = 1; i <= 100; i++) await s.save({ term: 1, vote: 1, commit: i - 1 }, [ent(i, 1)]);
+    await s.createSnapshot(95, { voters: [1], learners: [] }, Buffer.from('state@95'), 90);
+    await s.save({ term: 1, vote: 1, commit: 100 }, [ent(101, 1)]);
+    await s.close();
+    const level = await levelContents(dir);
+    t.deepEqual(level.indexes, [91, 92, 93, 94, 95, 96, 97, 98, 99, 100, 101], 'level holds the log after the compaction point');
+    s = await LevelStorage.open(dir);
+    t.is(s.firstIndex(), 91);
+    t.is(s.lastIndex(), 101);
+    t.deepEqual(s.entries(91, 102, 1e9).map((e) => e.index), [91, 92, 93, 94, 95, 96, 97, 98, 99, 100, 101]);
+    t.deepEqual(s.hardState(), { term: 1, vote: 1, commit: 100 });
+    t.is(Buffer.from(s.snapshot().data).toString(), 'state@95');
+    await s.close();
+  });
+});
