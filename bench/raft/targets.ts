@@ -75,7 +75,8 @@ export class ShoalTarget implements Target {
   private kv: RaftKVClient[] = [];
   private raft: RaftClient[] = [];
   readonly addrs: string[];
-  private readonly entry = fileURLToPath(new URL('./node.ts', import.meta.url));
+  /** the member's program: node.ts beside this file, or RAFT_NODE_ENTRY (an A/B run against another checkout) */
+  private readonly entry = process.env.RAFT_NODE_ENTRY ?? fileURLToPath(new URL('./node.ts', import.meta.url));
 
   constructor(
     private readonly dir: string,
