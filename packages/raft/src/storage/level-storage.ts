@@ -101,6 +101,8 @@ export class LevelStorage implements RaftStorageReader {
   /** bytes of the entries in `pending` */
   private pendingBytes = 0;
   private pendingSeq = 0;
+  /** no entry above this index is in level (deletes need not go past it) */
+  private levelHigh = 0;
   /** the last WAL seq whose changes level has (not necessarily durably) */
   private appliedSeq = 0;
   private pumping: Promise<void> | undefined;
@@ -155,6 +157,7 @@ export class LevelStorage implements RaftStorageReader {
       ents.push(decodeEntry(i, v));
     }
     this.ents = ents;
+    this.levelHigh = this.offset + ents.length;
     this.pos = positions(0, ents);
     this.basePos = 0;
   }
@@ -175,6 +178,7 @@ export class LevelStorage implements RaftStorageReader {
       ops.push({ type: 'put', key: KEY_WAL_SEQ, value: encodeSeq(wal.lastSeq()) });
       await this.db.batch(ops, { sync: false });
     }
+    this.levelHigh = Math.max(this.levelHigh, this.lastIndex());
     if (wal.segmentCount() > 1) this.checkpoint();
   }
 
@@ -360,7 +364,7 @@ export class LevelStorage implements RaftStorageReader {
     await this.drain();
     await flushLevel(this.db);
     const ops: BatchOp[] = [];
-    for (let i = this.offset + 1; i <= this.lastIndex(); i++) ops.push({ type: 'del', key: entryKey(i) });
+    for (let i = this.offset + 1; i <= Math.min(this.lastIndex(), this.levelHigh); i++) ops.push({ type: 'del', key: entryKey(i) });
     ops.push({ type: 'put', key: KEY_SNAP_META, value: encodeSnapMeta(snapshot.metadata) });
     ops.push({ type: 'put', key: KEY_SNAP_DATA, value: Buffer.from(snapshot.data) });
     ops.push({ type: 'put', key: KEY_OFFSET, value: encodeOffset(snapshot.metadata.index, snapshot.metadata.term) });
@@ -379,6 +383,7 @@ export class LevelStorage implements RaftStorageReader {
       ({ ents: this.ents, pos: this.pos, basePos: this.basePos, offset: this.offset, offsetTerm: this.offsetTerm, hs: this.hs } = prev);
       throw err;
     }
+    this.levelHigh = Math.max(this.levelHigh, this.lastIndex());
     this.snap = snapshot;
     this.checkpoint();
   }
@@ -402,7 +407,8 @@ export class LevelStorage implements RaftStorageReader {
       let offsetTerm = this.offsetTerm;
       if (upTo > this.offset) {
         offsetTerm = this.term(upTo);
-        for (let i = this.offset + 1; i <= upTo; i++) ops.push({ type: 'del', key: entryKey(i) });
+        // only what level has: most of these entries never reached it (see pump)
+        for (let i = this.offset + 1; i <= Math.min(upTo, this.levelHigh); i++) ops.push({ type: 'del', key: entryKey(i) });
         ops.push({ type: 'put', key: KEY_OFFSET, value: encodeOffset(upTo, offsetTerm) });
       }
       // The entries this batch deletes that are not in level yet are never written (most entries
@@ -432,7 +438,10 @@ export class LevelStorage implements RaftStorageReader {
         }
         throw err;
       }
-      if (taken.seq > this.appliedSeq) this.appliedSeq = taken.seq;
+      if (taken.seq > this.appliedSeq) {
+        this.appliedSeq = taken.seq;
+        this.levelHigh = Math.max(this.levelHigh, highestEntry(taken.ops));
+      }
       this.snap = { metadata, data };
       if (upTo > this.offset) {
         const drop = upTo - this.offset;
@@ -474,13 +483,16 @@ export class LevelStorage implements RaftStorageReader {
     this.pumping = (async () => {
       try {
         while (this.pendingSeq > this.appliedSeq) {
-          const ops = this.pending.map(toBatchOp);
+          const taken = this.pending;
+          const ops = taken.map(toBatchOp);
           if (this.pendingHs) ops.push(this.pendingHs);
           const seq = this.pendingSeq;
           this.pending = [];
           this.pendingHs = undefined;
           this.pendingBytes = 0;
           ops.push({ type: 'put', key: KEY_WAL_SEQ, value: encodeSeq(seq) });
+          const high = highestEntry(taken);
+          this.levelHigh = Math.max(this.levelHigh, high); // before the write: a delete racing it must cover it
           await this.db.batch(ops, { sync: false });
           this.appliedSeq = seq;
         }
@@ -586,4 +598,10 @@ function confStateEmpty(cs: ConfState): boolean {
 
 function toBatchOp(op: PendingOp): BatchOp {
   return op.type === 'ent' ? { type: 'put', key: entryKey(op.e.index), value: encodeEntry(op.e) } : op;
+}
+
+function highestEntry(ops: readonly PendingOp[]): number {
+  let high = 0;
+  for (const op of ops) if (op.type === 'ent' && op.e.index > high) high = op.e.index;
+  return high;
 }
