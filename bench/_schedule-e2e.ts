@@ -46,6 +46,8 @@ export interface E2EResult {
   leader: string;
   /** messages per task RUNNING, from the leader's counters over the measured part (null if leadership moved) */
   per_task: Record<string, number> | null;
+  /** the longest event-loop stall of the leader seen between two polls (a stall past the heartbeat TTL costs every node its session) */
+  leader_loop_delay_max_s: number | null;
   /** the leader's store commits (propose to applied) and scheduling passes over the measured part */
   leader_latency: Record<string, number> | null;
   /** raft terms seen during the deploy (1 = no leader change) */
@@ -77,14 +79,14 @@ function procStatus(pid: number | undefined): { rssKb: number; hwmKb: number } |
 }
 
 /** The running-task gauge of whichever manager is the raft leader now (leadership may move). */
-async function leaderRunning(cluster: Cluster): Promise<{ running: number; leader: NodeProcess; term: number } | undefined> {
+async function leaderRunning(cluster: Cluster): Promise<{ running: number; leader: NodeProcess; term: number; loopDelayMaxS: number } | undefined> {
   for (const m of cluster.managers()) {
     try {
       const samples = await cluster.metrics(m);
       if (metricValue(samples, 'shoal_raft_leader') !== 1) continue;
       const running = metricValue(samples, 'shoal_tasks', { state: 'running' });
       if (running === undefined) continue;
-      return { running, leader: m, term: metricValue(samples, 'shoal_raft_term') ?? 0 };
+      return { running, leader: m, term: metricValue(samples, 'shoal_raft_term') ?? 0, loopDelayMaxS: metricValue(samples, 'shoal_event_loop_delay_max_seconds') ?? 0 };
     } catch {
       // busy or down: ask the next one
     }
@@ -128,7 +130,7 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
   const progress = o.progress ?? (() => {});
   const result: E2EResult = {
     tasks: total, nodes: o.nodes, services: o.services, replicas: o.replicas, seconds: null, running: 0,
-    create_seconds: NaN, first_running_seconds: null, bring_up_seconds: NaN, rssMb: null, rss_samples_peak_mb: null, managers_rss_mb: {}, managers_cpu_s: {}, farms_cpu_s: null, leader_cpu_s_per_10k: null, leader: '', per_task: null, leader_latency: null, terms: [],
+    create_seconds: NaN, first_running_seconds: null, bring_up_seconds: NaN, rssMb: null, rss_samples_peak_mb: null, managers_rss_mb: {}, managers_cpu_s: {}, farms_cpu_s: null, leader_cpu_s_per_10k: null, leader: '', per_task: null, leader_loop_delay_max_s: null, leader_latency: null, terms: [],
   };
   if (o.profDir) {
     // NODE_OPTIONS refuses --cpu-prof: a preloaded module profiles each manager instead
@@ -191,6 +193,7 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
           result.leader = seen.leader.name;
           if (!result.terms.includes(seen.term)) result.terms.push(seen.term);
           result.running = running;
+          if (seen.loopDelayMaxS > (result.leader_loop_delay_max_s ?? 0)) result.leader_loop_delay_max_s = Number(seen.loopDelayMaxS.toFixed(3));
           if (running > 0 && result.first_running_seconds === null) result.first_running_seconds = Number(((t - t0) / 1000).toFixed(2));
           if (running >= total && created === o.services) {
             result.seconds = Number(((t - t0) / 1000).toFixed(2));
@@ -199,7 +202,7 @@ export async function benchE2E(o: E2EOptions): Promise<E2EResult> {
         }
         if (t - lastLog > 5_000) {
           lastLog = t;
-          progress({ phase: 'deploy', t: Number(((t - t0) / 1000).toFixed(1)), created, running: result.running, leader: current.name, terms: result.terms, leader_rss_mb: Math.round((procStatus(current.pid)?.rssKb ?? NaN) / 1024) });
+          progress({ phase: 'deploy', t: Number(((t - t0) / 1000).toFixed(1)), created, running: result.running, loop_delay_max_s: result.leader_loop_delay_max_s, leader: current.name, terms: result.terms, leader_rss_mb: Math.round((procStatus(current.pid)?.rssKb ?? NaN) / 1024) });
         }
         if (t > deadline) throw new Error(`gave up after ${o.timeoutS} s: ${result.running}/${total} tasks RUNNING, ${created}/${o.services} services created`);
         await new Promise((r) => setTimeout(r, 200));

@@ -46,6 +46,9 @@ export interface ManagerRaftOptions {
   requestTimeoutMs?: number;
 }
 
+/** longest run of applying committed entries before the event loop gets a turn */
+const APPLY_SLICE_MS = 50;
+
 /** raft's default snapshotBytes */
 export const DEFAULT_SNAPSHOT_BYTES = 64 * 1024 * 1024;
 
@@ -264,8 +267,17 @@ export class Manager {
     const mode = o.mode ?? 'init';
     const r = o.raft ?? {};
     const sm: StateMachine = {
-      apply: (entries: Entry[]) => {
-        for (const e of entries) this.store.apply(e.data, e.index);
+      // A batch of committed entries can hold several transactions of a thousand tasks (the
+      // loops keep a few in flight): after APPLY_SLICE_MS of applying, the rest waits for one turn
+      // of the event loop, so that heartbeats and raft messages are not held up behind it.
+      apply: async (entries: Entry[]) => {
+        let since = performance.now();
+        for (const e of entries) {
+          this.store.apply(e.data, e.index);
+          if (performance.now() - since < APPLY_SLICE_MS) continue;
+          await new Promise((resolve) => setImmediate(resolve));
+          since = performance.now();
+        }
       },
       // captured now, encoded between other work: 100,000 tasks take seconds to encode
       snapshot: () => this.store.snapshotInSlices(() => new Promise((resolve) => setImmediate(resolve))),

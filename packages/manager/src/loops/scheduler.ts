@@ -12,7 +12,7 @@ import { isoTime, TaskState, type Task } from '@shoal/api';
 import type { LeaderLoop, LoopContext } from '../leader-loops.js';
 import { SchedulerState } from '../scheduler/index.js';
 import type { Commit } from '../state/state.js';
-import { chunks, DEFAULT_BATCH, DEFAULT_IN_FLIGHT, follow, Pump, untilAborted, type LoopDeps } from './common.js';
+import { chunks, DEFAULT_BATCH, DEFAULT_IN_FLIGHT, follow, Pump, untilAborted, yieldTurn, type LoopDeps } from './common.js';
 
 const state_ = (t: Task): TaskState => t.status?.state ?? TaskState.NEW;
 const wanted = (t: Task): boolean => t.desiredState <= TaskState.RUNNING;
@@ -144,7 +144,11 @@ export class SchedulerLoop implements LeaderLoop {
           )
           .finally(() => running.delete(write));
         running.add(write);
+        // the next slice waits for a free slot, or at least for one turn of the event loop: the
+        // slices' decisions and encodings would otherwise run back to back without a pause for
+        // heartbeats and raft (1.2 s stalls at the start of a 50,000-task deploy)
         if (running.size >= inFlight) await Promise.race(running);
+        else await yieldTurn();
       }
       await Promise.all(running);
       if (ctx.signal.aborted) return;
