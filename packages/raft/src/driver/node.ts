@@ -326,7 +326,25 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     for (const rs of rd.readStates) this.reads.readState(rs.context, rs.index, this.applied);
     this.node.advance(rd);
     this.snapshots.maybeSnapshot(this.applied, this.node.raft.confState, this.members, this.removed);
-    if (this.commitTimer === undefined && this.o.commitDelayMs > 0 && this.node.hasUnsentCommit()) {
+    this.scheduleCommitFlush();
+  }
+
+  /**
+   * lazyCommit: a commit advance that no append took along is sent commitDelayMs later; once an
+   * append took it (the usual case while writes keep coming) the timer is dropped, so that an
+   * idle loop does not wake up for nothing.
+   */
+  private scheduleCommitFlush(): void {
+    if (this.o.commitDelayMs <= 0) return;
+    const unsent = this.node.hasUnsentCommit();
+    if (!unsent) {
+      if (this.commitTimer) {
+        clearTimeout(this.commitTimer);
+        this.commitTimer = undefined;
+      }
+      return;
+    }
+    if (this.commitTimer === undefined) {
       this.commitTimer = setTimeout(() => {
         this.commitTimer = undefined;
         if (this.stopped) return;
