@@ -46,6 +46,13 @@ export interface ManagerRaftOptions {
   requestTimeoutMs?: number;
 }
 
+/**
+ * Per node, at most one incremental assignment message per this window (the first change after a
+ * quiet window goes out at once): the loops' transactions in flight commit a few milliseconds
+ * apart, and each would otherwise be a message to every node it places a task on.
+ */
+const ASSIGNMENT_BATCH_MS = 50;
+
 /** longest run of applying committed entries before the event loop gets a turn */
 const APPLY_SLICE_MS = 50;
 
@@ -241,6 +248,7 @@ export class Manager {
       log: logger,
       metrics: this.metrics,
       ...(o.heartbeatPeriodMs !== undefined ? { heartbeatPeriodMs: o.heartbeatPeriodMs } : {}),
+      assignmentBatchMs: ASSIGNMENT_BATCH_MS,
       managers: () => this.weightedPeers(),
     });
     this.logBroker = new LogBroker({ state: this.state, newId, clock: this.clock, log: logger });

@@ -298,3 +298,36 @@ test('assignments: commits delivered together reach a node as one message, the l
   await new Promise((r) => setTimeout(r, 20));
   t.is(sent.length, 3);
 });
+
+test('assignments with a batching window: a change after a quiet window goes out at once, later ones within the window wait for its end and go out together', async (t) => {
+  let n = 0;
+  const clock = new VirtualClock();
+  const state = new StoreState(new Store({ clock: () => 1_700_000_000_000, newId: () => `x${++n}` }));
+  await state.update((tx) => ensureCluster(tx, 'c1'));
+  await state.update((tx) => tx.create('nodes', { id: 'n1', role: NodeRole.WORKER, dataPathAddr: '', status: { state: NodeState.NODE_UNKNOWN, message: '', addr: '127.0.0.1' } }));
+  const d = new Dispatcher({ state, clock, newId: () => `id${++n}`, heartbeatPeriodMs: 5000, assignmentBatchMs: 50 });
+  d.start();
+  t.teardown(() => d.stop());
+  const { sessionId } = await d.openSession({ nodeId: 'n1', sessionId: '', dataPathAddr: '' }, () => {});
+  const sent: AssignmentsMessage[] = [];
+  const stop = d.streamAssignments({ nodeId: 'n1', sessionId }, (m) => sent.push(m));
+  t.teardown(stop);
+  const st = (s: TaskState) => ({ state: s, message: '', err: '', health: 0, appliedBy: '' });
+  const task = (id: string): Task => ({ id, serviceId: 's', slot: 1, nodeId: 'n1', desiredState: TaskState.RUNNING, status: st(TaskState.ASSIGNED), networks: [], restartAttempt: 0 });
+  const ids = (m: AssignmentsMessage) => m.changes.map((c) => (c.assignment!.item as { task: Task }).task.id);
+  await state.update((tx) => tx.create('tasks', task('t1')));
+  await until('the first change, at once', () => sent.length === 2);
+  t.deepEqual(ids(sent[1]!), ['t1']);
+  await state.update((tx) => tx.create('tasks', task('t2')));
+  await state.update((tx) => tx.create('tasks', task('t3')));
+  await new Promise((r) => setTimeout(r, 30));
+  t.is(sent.length, 2, 'within the window: held');
+  clock.advance(50);
+  await until('the window ended', () => sent.length === 3);
+  t.deepEqual(ids(sent[2]!), ['t2', 't3'], 'one message for both');
+  t.is(sent[2]!.appliesTo, sent[1]!.resultsIn);
+  clock.advance(60);
+  await state.update((tx) => tx.create('tasks', task('t4')));
+  await until('a change after a quiet window, at once', () => sent.length === 4);
+  t.deepEqual(ids(sent[3]!), ['t4']);
+});

@@ -49,6 +49,8 @@ export interface DispatcherOptions {
   gracePeriods?: number;
   statusBatchMs?: number;
   statusBatchMax?: number;
+  /** per node, at most one incremental assignment message per this many ms (default 0: per turn) */
+  assignmentBatchMs?: number;
   managers?: () => WeightedPeer[];
 }
 
@@ -313,17 +315,25 @@ export class Dispatcher {
     let current = new Map() as ReturnType<typeof assignmentSet>;
     /** version of the full read: commits up to it are in `current` already */
     let readVersion = Number.POSITIVE_INFINITY;
-    // Changes of the commits delivered in one turn (the store hands over every commit applied
-    // since the last delivery at once) go out as one message, sent in a microtask: when the
-    // scheduler's placements commit back to back, a node gets its tasks in one message instead
-    // of one per commit, and its agent reports their states in one call. The latest change of
-    // an item wins; nothing waits beyond the current turn.
+    // Changes go out at most once per `assignmentBatchMs` per stream, and those of commits
+    // delivered together always in one message: when the scheduler's placements commit back to
+    // back, a node gets its tasks in one message instead of one per commit, and its agent reports
+    // their states in one call (SwarmKit batches assignments the same way). The window is a rate
+    // limit, not a delay: after a quiet window the next change goes out in a microtask. The
+    // latest change of an item wins.
+    const windowMs = this.o.assignmentBatchMs ?? 0;
     let queued: Map<string, AssignmentChange> | undefined;
+    let scheduled = false;
+    let timer: Timer | undefined;
+    let lastSendAt = -Infinity;
     let closed = false;
     const flush = (): void => {
+      scheduled = false;
+      timer = undefined;
       const q = queued;
       queued = undefined;
       if (!q || closed) return;
+      lastSendAt = this.clock.now();
       const changes = [...q.values()];
       this.o.metrics?.dispatcherAssignmentMessages.inc();
       this.o.metrics?.dispatcherAssignmentChanges.inc(changes.length);
@@ -332,11 +342,13 @@ export class Dispatcher {
     };
     const emit = (changes: AssignmentsMessage['changes']): void => {
       if (changes.length === 0) return;
-      if (!queued) {
-        queued = new Map();
-        queueMicrotask(flush);
-      }
+      queued ??= new Map();
       for (const ch of changes) queued.set(assignmentKey(ch), ch);
+      if (scheduled) return;
+      scheduled = true;
+      const wait = lastSendAt + windowMs - this.clock.now();
+      if (wait > 0) timer = this.clock.setTimer(wait, flush);
+      else queueMicrotask(flush);
     };
     const refresh = (): void => {
       const next = this.o.state.view((tx) => {
@@ -360,6 +372,7 @@ export class Dispatcher {
     set.add(listener);
     const unsubscribe = (): void => {
       closed = true;
+      timer?.cancel();
       const cur = this.streams.get(s.nodeId);
       cur?.delete(listener);
       if (cur?.size === 0) this.streams.delete(s.nodeId);
