@@ -19,6 +19,9 @@ export function decodePut(data: Uint8Array): { key: string; value: Uint8Array } 
   return { key: b.toString('utf8', 2, 2 + n), value: b.subarray(2 + n) };
 }
 
+/** keys encoded between two yields to the event loop while snapshotting */
+const SNAPSHOT_SLICE = 4096;
+
 export class KvStateMachine implements StateMachine {
   readonly map = new Map<string, Uint8Array>();
   appliedIndex = 0;
@@ -35,16 +38,29 @@ export class KvStateMachine implements StateMachine {
     return this.map.get(key);
   }
 
-  snapshot(): Uint8Array {
-    const parts: Buffer[] = [];
-    for (const [k, v] of this.map) {
-      const kb = Buffer.from(k, 'utf8');
-      const h = Buffer.allocUnsafe(6);
-      h.writeUInt16BE(kb.byteLength, 0);
-      h.writeUInt32BE(v.byteLength, 2);
-      parts.push(h, kb, Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+  /**
+   * u16 BE key length | u32 BE value length | key | value, per key. The state is captured at once
+   * (a copy of the map: values are never changed in place, apply stores new ones), then sized and
+   * written into one buffer a slice of keys at a time, yielding between slices: done in one go,
+   * the 64k keys of the raft bench held the event loop for 50-290 ms every snapshot.
+   */
+  async snapshot(): Promise<Uint8Array> {
+    const entries = [...this.map];
+    let size = 0;
+    for (const [k, v] of entries) size += 6 + Buffer.byteLength(k, 'utf8') + v.byteLength;
+    const out = Buffer.allocUnsafe(size);
+    let off = 0;
+    for (let i = 0; i < entries.length; i++) {
+      if (i > 0 && i % SNAPSHOT_SLICE === 0) await new Promise<void>((r) => setImmediate(r));
+      const [k, v] = entries[i] as [string, Uint8Array];
+      const kl = out.write(k, off + 6, 'utf8');
+      out.writeUInt16BE(kl, off);
+      out.writeUInt32BE(v.byteLength, off + 2);
+      off += 6 + kl;
+      out.set(v, off);
+      off += v.byteLength;
     }
-    return Buffer.concat(parts);
+    return out;
   }
 
   restore(data: Uint8Array, metadata: { index: number }): void {
