@@ -366,7 +366,7 @@ export class LevelStorage implements RaftStorageReader {
     const ops: BatchOp[] = [];
     for (let i = this.offset + 1; i <= Math.min(this.lastIndex(), this.levelHigh); i++) ops.push({ type: 'del', key: entryKey(i) });
     ops.push({ type: 'put', key: KEY_SNAP_META, value: encodeSnapMeta(snapshot.metadata) });
-    ops.push({ type: 'put', key: KEY_SNAP_DATA, value: Buffer.from(snapshot.data) });
+    ops.push({ type: 'put', key: KEY_SNAP_DATA, value: bufferView(snapshot.data) });
     ops.push({ type: 'put', key: KEY_OFFSET, value: encodeOffset(snapshot.metadata.index, snapshot.metadata.term) });
     ops.push({ type: 'put', key: KEY_WAL_SEQ, value: encodeSeq(this.wal.lastSeq()) });
     const prev = { ents: this.ents, pos: this.pos, basePos: this.basePos, offset: this.offset, offsetTerm: this.offsetTerm, hs: this.hs };
@@ -401,7 +401,7 @@ export class LevelStorage implements RaftStorageReader {
       const metadata = { index, term: this.term(index), confState: cloneConfState(confState) };
       const ops: BatchOp[] = [
         { type: 'put', key: KEY_SNAP_META, value: encodeSnapMeta(metadata) },
-        { type: 'put', key: KEY_SNAP_DATA, value: Buffer.from(data) },
+        { type: 'put', key: KEY_SNAP_DATA, value: bufferView(data) },
       ];
       const upTo = Math.min(compactTo, index);
       let offsetTerm = this.offsetTerm;
@@ -604,4 +604,9 @@ function highestEntry(ops: readonly PendingOp[]): number {
   let high = 0;
   for (const op of ops) if (op.type === 'ent' && op.e.index > high) high = op.e.index;
   return high;
+}
+
+/** the same bytes as a Buffer, without a copy (a snapshot's data is never changed once made) */
+function bufferView(u: Uint8Array): Buffer {
+  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
