@@ -54,7 +54,7 @@ export interface ManagerRaftOptions {
 const ASSIGNMENT_BATCH_MS = 50;
 
 /** longest run of applying committed entries before the event loop gets a turn */
-const APPLY_SLICE_MS = 50;
+const APPLY_SLICE_MS = 200;
 
 /** raft's default snapshotBytes */
 export const DEFAULT_SNAPSHOT_BYTES = 64 * 1024 * 1024;
@@ -276,8 +276,10 @@ export class Manager {
     const r = o.raft ?? {};
     const sm: StateMachine = {
       // A batch of committed entries can hold several transactions of a thousand tasks (the
-      // loops keep a few in flight): after APPLY_SLICE_MS of applying, the rest waits for one turn
-      // of the event loop, so that heartbeats and raft messages are not held up behind it.
+      // loops propose a few at once): after APPLY_SLICE_MS of applying, the rest waits for one
+      // turn of the event loop, so that heartbeats and raft messages are not held up behind a
+      // long batch. Long enough that a group of placements (~100 ms) is applied, and so reaches
+      // the dispatcher, in one piece.
       apply: async (entries: Entry[]) => {
         let since = performance.now();
         for (const e of entries) {

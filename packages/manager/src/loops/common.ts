@@ -29,11 +29,6 @@ export const DEFAULT_IN_FLIGHT = 4;
 
 export const isConflict = (err: unknown): boolean => err instanceof ShoalError && err.code === 'Conflict';
 
-/** Resolves in the next turn of the event loop (after pending I/O: heartbeats, raft messages). */
-export function yieldTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
 /** Split `xs` into chunks of at most `n`. */
 export function chunks<T>(xs: readonly T[], n: number): T[][] {
   const out: T[][] = [];

@@ -9,7 +9,7 @@ import type { LeaderLoop, LoopContext } from '../leader-loops.js';
 import { enforceConstraints, reconcileService, DEFAULT_HISTORY_LIMIT, indexNodes, type OrchestratorContext, type Plan } from '../orchestrator/index.js';
 import type { Commit, ReadTx } from '../state/state.js';
 import { deferToRollingUpdater } from '../updater/index.js';
-import { DEFAULT_BATCH, DEFAULT_IN_FLIGHT, yieldTurn, follow, planIsEmpty, planSize, Pump, untilAborted, WakeTimers, writePlan, type LoopDeps } from './common.js';
+import { DEFAULT_BATCH, DEFAULT_IN_FLIGHT, follow, planIsEmpty, planSize, Pump, untilAborted, WakeTimers, writePlan, type LoopDeps } from './common.js';
 
 const stateOf = (t: Task): TaskState => t.status?.state ?? TaskState.NEW;
 
@@ -145,9 +145,9 @@ export class OrchestratorLoop implements LeaderLoop {
           })
           .finally(() => running.delete(write));
         running.add(write);
-        // a free slot, or at least one turn of the event loop before planning the next slice
-        if (running.size >= inFlight) await Promise.race(running);
-        else await yieldTurn();
+        // a group of `inFlight` slices is planned and proposed in one turn and awaited as a whole,
+        // so that raft commits it together and the scheduler places its tasks in one pass
+        if (running.size >= inFlight) await Promise.all(running);
         if (failure !== undefined) break;
       }
       await Promise.all(running);
