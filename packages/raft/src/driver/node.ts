@@ -495,6 +495,13 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     return { index: res.index };
   }
 
+  /** sends the followers the commit index now if some were not sent it yet (see commitDelayMs) */
+  flushCommit(): void {
+    if (this.stopped || !this.node.hasUnsentCommit()) return;
+    this.node.flushCommit();
+    this.notify();
+  }
+
   /** resolves once this node applied `index` */
   waitApplied(index: number): Promise<void> {
     if (this.applied >= index) return Promise.resolve();

@@ -51,7 +51,13 @@ export function raftService(node: RaftNode): RaftServer {
       bootstrap: node.bootstrapConfState(),
       removed: node.removedIds(),
     })),
-    propose: unary(async (req) => node.propose(req.data)),
+    // a follower forwarded this proposal and waits to apply it itself: it is told the commit at
+    // once instead of commitDelayMs later (lazyCommit)
+    propose: unary(async (req) => {
+      const r = await node.propose(req.data);
+      node.flushCommit();
+      return r;
+    }),
     join: unary(async (req) => {
       // one join at a time: raft ids are chosen from the membership the previous join left
       const p = joinChain.then(async () => {
