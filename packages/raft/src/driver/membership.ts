@@ -3,6 +3,7 @@
 // (a removed member learns its removal), the promotion of caught-up learners and the quorum check
 // before a removal.
 import { RaftClient, createClient, grpc, type RaftMembersResponse } from '@shoal/api';
+import { sleep, type Clock, type Timer } from '../clock.js';
 import type { RawNode } from '../core/rawnode.js';
 import { ConfChangeType, NONE, RaftError, Role, type ConfState, type NodeId } from '../core/types.js';
 import type { LevelStorage } from '../storage/level-storage.js';
@@ -10,11 +11,11 @@ import type { Logger } from '../transport/logger.js';
 import type { Member, RaftNodeOptions } from './options.js';
 
 /** one Raft.Members call to `addr` (2 s deadline) */
-async function askMembers(addr: string): Promise<RaftMembersResponse> {
+async function askMembers(addr: string, clock: Clock): Promise<RaftMembersResponse> {
   const client = createClient(RaftClient, addr);
   try {
     return await new Promise<RaftMembersResponse>((resolve, reject) => {
-      client.members({}, new grpc.Metadata(), { deadline: Date.now() + 2_000 }, (err, r) => (err ? reject(err) : resolve(r)));
+      client.members({}, new grpc.Metadata(), { deadline: clock.now() + 2_000 }, (err, r) => (err ? reject(err) : resolve(r)));
     });
   } finally {
     client.close();
@@ -31,13 +32,14 @@ export async function bootstrapEmptyStorage(
   storage: LevelStorage,
   o: Pick<RaftNodeOptions, 'id' | 'bootstrap' | 'peers' | 'joinConfState'> & { joinTimeoutMs: number },
   log: Logger,
+  clock: Clock,
 ): Promise<void> {
   const known = new Map<NodeId, string>([...(o.bootstrap ?? []), ...(o.peers ?? [])].map((m) => [m.id, m.addr]));
   let boot: ConfState | undefined;
   if (o.bootstrap) boot = { voters: o.bootstrap.map((m) => m.id).sort((a, b) => a - b), learners: [] };
   else if (o.joinConfState && o.joinConfState.voters.length > 0) boot = o.joinConfState;
   else if (o.peers && o.peers.length > 0) {
-    const fetched = await fetchBootstrap(o.id, o.peers, o.joinTimeoutMs);
+    const fetched = await fetchBootstrap(o.id, o.peers, o.joinTimeoutMs, clock);
     boot = fetched.confState;
     for (const [id, addr] of fetched.addrs) if (!known.get(id)) known.set(id, addr);
   }
@@ -60,14 +62,15 @@ export async function fetchBootstrap(
   self: NodeId,
   peers: Member[],
   joinTimeoutMs: number,
+  clock: Clock,
 ): Promise<{ confState: ConfState; addrs: Map<NodeId, string> }> {
-  const deadline = Date.now() + joinTimeoutMs;
+  const deadline = clock.now() + joinTimeoutMs;
   let last = 'no answer';
   for (let round = 0; ; round++) {
     for (const p of peers) {
       if (p.id === self || !p.addr) continue;
       try {
-        const res = await askMembers(p.addr);
+        const res = await askMembers(p.addr, clock);
         const cs = res.bootstrap;
         if (cs && cs.voters.length > 0) {
           const addrs = new Map(res.members.filter((m) => m.addr).map((m) => [Number(m.raftId), m.addr] as const));
@@ -78,10 +81,10 @@ export async function fetchBootstrap(
         last = `${p.addr}: ${err instanceof Error ? err.message : String(err)}`;
       }
     }
-    if (Date.now() > deadline) {
+    if (clock.now() > deadline) {
       throw new RaftError('Unavailable', `joining node ${self}: no peer gave the cluster's bootstrap configuration within ${joinTimeoutMs} ms (${last})`);
     }
-    await new Promise((r) => setTimeout(r, Math.min(1_000, 100 * 2 ** round)));
+    await sleep(clock, Math.min(1_000, 100 * 2 ** round));
   }
 }
 
@@ -97,6 +100,7 @@ export interface RemovalProbeDeps {
   done: () => boolean;
   /** a peer (`peer`) says this node was removed */
   onRemoved: (peer: NodeId) => void;
+  clock: Clock;
 }
 
 /**
@@ -106,7 +110,7 @@ export interface RemovalProbeDeps {
  * reused, so the removal did commit).
  */
 export class RemovalProbe {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private leaderlessSince = 0;
   private probing = false;
 
@@ -114,12 +118,11 @@ export class RemovalProbe {
 
   /** probes every `everyMs` (the timer does not keep the process alive) */
   start(everyMs: number): void {
-    this.timer = setInterval(() => this.probe(), everyMs);
-    this.timer.unref();
+    this.timer = this.d.clock.setRepeating(everyMs, () => this.probe(), { unref: true });
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.timer?.cancel();
   }
 
   private probe(): void {
@@ -128,7 +131,7 @@ export class RemovalProbe {
       this.leaderlessSince = 0;
       return;
     }
-    const now = Date.now();
+    const now = this.d.clock.now();
     if (this.leaderlessSince === 0) this.leaderlessSince = now;
     if (now - this.leaderlessSince < this.d.leaderlessMs) return;
     this.probing = true;
@@ -139,7 +142,7 @@ export class RemovalProbe {
     for (const [id, addr] of this.d.members) {
       if (id === this.d.self || !addr || this.d.done()) continue;
       try {
-        const res = await askMembers(addr);
+        const res = await askMembers(addr, this.d.clock);
         if (res.removed.map(Number).includes(this.d.self) && !this.d.done()) {
           this.d.onRemoved(id);
           return;

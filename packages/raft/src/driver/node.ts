@@ -5,7 +5,7 @@
 // before they answer. Proposals arriving while a save
 // is in flight pile up in the core and go out together in the next Ready (group commit).
 import { EventEmitter } from 'node:events';
-import { RaftClient, createClient, grpc } from '@shoal/api';
+import { realClock, sleep, type Clock, type Timer } from '../clock.js';
 import { decodeConfChange } from '../core/confchange.js';
 import { LEADER_EARLY, RawNode, type Status } from '../core/rawnode.js';
 import {
@@ -17,7 +17,6 @@ import {
   type ConfChange,
   type ConfState,
   type Entry,
-  type HardState,
   type Message,
   type NodeId,
   type Ready,
@@ -27,12 +26,13 @@ import { LevelStorage } from '../storage/level-storage.js';
 import { createLogger, type Logger } from '../transport/logger.js';
 import { RaftTransport } from '../transport/transport.js';
 import { decodeEnvelope } from './envelope.js';
+import { ProposalForwarder } from './forward.js';
+import { CommitFlush, DeferredCommitIndex } from './lazy-commit.js';
 import { RemovalProbe, bootstrapEmptyStorage, promoteCaughtUpLearner, removalRefusal } from './membership.js';
-import { DEFAULTS, type Member, type RaftNodeOptions, type StateMachine } from './options.js';
+import { withDefaults, type Member, type RaftNodeOptions, type ResolvedOptions, type StateMachine } from './options.js';
 import { PendingProposals, PendingReads } from './pending.js';
 import { SnapshotScheduler } from './snapshots.js';
 import { trace } from '../trace.js';
-
 
 export interface RaftNodeEvents {
   leader: [{ leader: NodeId; term: number }];
@@ -46,9 +46,11 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   readonly clusterId: string;
   readonly transport: RaftTransport;
   readonly log: Logger;
+  /** time, timers and randomness of this node, its transport and its services */
+  readonly clock: Clock;
   private node!: RawNode;
   private readonly sm: StateMachine;
-  private readonly o: RaftNodeOptions & typeof DEFAULTS;
+  private readonly o: ResolvedOptions;
   private readonly members = new Map<NodeId, string>();
   private removed = new Set<NodeId>();
   /** when a message from each peer last arrived (membership checks: who is reachable) */
@@ -58,7 +60,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   private readonly proposals = new PendingProposals();
   private readonly reads = new PendingReads();
   private appliedWaiters: { index: number; resolve: () => void }[] = [];
-  private ticker: NodeJS.Timeout | undefined;
+  private ticker: Timer | undefined;
   private readonly removalProbe: RemovalProbe;
   /** 'removed' was emitted */
   private removedSelf = false;
@@ -66,29 +68,40 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   private loopDone: Promise<void> = Promise.resolve();
   private stopped = false;
   private fatal: Error | undefined;
-  private forwardClients = new Map<string, RaftClient>();
+  private readonly forwarder: ProposalForwarder;
   private lastLeader: NodeId = NONE;
   private saving = false;
   /** the Ready being written allows the leader to send appends before the write completes */
   private earlyOk = false;
-  /** a commit index not yet written (see hardStateToWrite) */
-  private deferredHardState: HardState | undefined;
+  private readonly deferredCommit = new DeferredCommitIndex();
   private notifyScheduled = false;
   /** sends a commit advance no append took along (commitDelayMs) */
-  private commitTimer: NodeJS.Timeout | undefined;
+  private readonly commitFlush: CommitFlush;
 
   private constructor(
     private readonly storage: LevelStorage,
     opts: RaftNodeOptions,
   ) {
     super();
-    this.o = { ...DEFAULTS, ...stripUndefined(opts) } as RaftNodeOptions & typeof DEFAULTS;
+    this.o = withDefaults(opts);
     this.id = opts.id;
+    this.clock = opts.clock ?? realClock;
     this.clusterId = opts.clusterId;
     this.sm = opts.stateMachine;
     this.log = opts.log ?? createLogger('raft', { raftId: opts.id });
     trace?.(`id=${opts.id}`, 0);
-    this.snapshots = new SnapshotScheduler({ storage, sm: this.sm, log: this.log, opts: this.o, stopped: () => this.stopped });
+    this.snapshots = new SnapshotScheduler({ storage, sm: this.sm, log: this.log, clock: this.clock, opts: this.o, stopped: () => this.stopped });
+    this.commitFlush = new CommitFlush({
+      delayMs: this.o.commitDelayMs,
+      clock: this.clock,
+      unsent: () => this.node.hasUnsentCommit(),
+      flush: () => {
+        if (this.stopped) return;
+        this.node.flushCommit();
+        this.notify();
+      },
+    });
+    this.forwarder = new ProposalForwarder({ members: this.members, clock: this.clock, timeoutMs: this.o.requestTimeoutMs });
     this.removalProbe = new RemovalProbe({
       self: this.id,
       members: this.members,
@@ -101,15 +114,17 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         this.log.warn('this member was removed from the cluster (a peer says so)', { peer });
         this.emit('removed');
       },
+      clock: this.clock,
     });
     this.transport = new RaftTransport({
       id: opts.id,
       clusterId: opts.clusterId,
       log: this.log.child({ component: 'raft-transport' }),
+      clock: this.clock,
       handler: {
         onMessages: (msgs) => {
           if (this.stopped) return;
-          const now = Date.now();
+          const now = this.clock.now();
           for (const m of msgs) {
             this.heard.set(m.from, now);
             try {
@@ -151,7 +166,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
 
   private async init(): Promise<void> {
     const o = this.o;
-    if (this.storage.isEmpty()) await bootstrapEmptyStorage(this.storage, o, this.log);
+    if (this.storage.isEmpty()) await bootstrapEmptyStorage(this.storage, o, this.log, this.clock);
     for (const [id, addr] of this.storage.bootstrapAddrs()) this.members.set(id, addr);
     for (const m of [...(o.bootstrap ?? []), ...(o.peers ?? [])]) this.members.set(m.id, m.addr);
     const snap = this.storage.snapshot();
@@ -168,11 +183,11 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         preVote: true,
         checkQuorum: true,
         lazyCommit: o.commitDelayMs > 0,
-        randInt: (k) => Math.floor(Math.random() * k),
+        randInt: (k) => Math.floor(this.clock.random() * k),
       },
       this.storage,
     );
-    this.ticker = setInterval(() => this.tick(), o.tickMs);
+    this.ticker = this.clock.setRepeating(o.tickMs, () => this.tick());
     this.removalProbe.start(Math.max(250, o.tickMs * 5));
     this.loopDone = this.loop().catch((err: unknown) => {
       this.fatal = err instanceof Error ? err : new Error(String(err));
@@ -218,14 +233,14 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       this.notify();
     };
     if (delay === 0) campaign();
-    else setTimeout(campaign, delay).unref();
+    else this.clock.setTimer(delay, campaign, { unref: true });
   }
 
   private tick(): void {
     if (this.stopped) return;
     this.node.tick();
     this.flushDeferredHardState();
-    this.reads.expire(Date.now());
+    this.reads.expire(this.clock.now());
     if (this.o.autoPromote !== false) promoteCaughtUpLearner(this.node, this.members, this.log);
     this.notify();
   }
@@ -288,7 +303,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     const { allowed, early, late } = this.node.splitEarly(rd);
     this.earlyOk = allowed;
     if (early.length > 0) this.transport.send(early);
-    const hs = this.hardStateToWrite(rd);
+    const hs = this.deferredCommit.toWrite(rd, this.storage.hardState());
     const durableLast = this.storage.lastIndex();
     let saved: Promise<unknown> | undefined;
     if (hs || rd.entries.length > 0 || rd.snapshot) {
@@ -326,66 +341,14 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     for (const rs of rd.readStates) this.reads.readState(rs.context, rs.index, this.applied);
     this.node.advance(rd);
     this.snapshots.maybeSnapshot(this.applied, this.node.raft.confState, this.members, this.removed);
-    this.scheduleCommitFlush();
+    this.commitFlush.schedule();
   }
 
-  /**
-   * lazyCommit: a commit advance that no append took along is sent commitDelayMs later; once an
-   * append took it (the usual case while writes keep coming) the timer is dropped, so that an
-   * idle loop does not wake up for nothing.
-   */
-  private scheduleCommitFlush(): void {
-    if (this.o.commitDelayMs <= 0) return;
-    const unsent = this.node.hasUnsentCommit();
-    if (!unsent) {
-      if (this.commitTimer) {
-        clearTimeout(this.commitTimer);
-        this.commitTimer = undefined;
-      }
-      return;
-    }
-    if (this.commitTimer === undefined) {
-      this.commitTimer = setTimeout(() => {
-        this.commitTimer = undefined;
-        if (this.stopped) return;
-        this.node.flushCommit();
-        this.notify();
-      }, this.o.commitDelayMs);
-      this.commitTimer.unref();
-    }
-  }
-
-  /**
-   * The hard state this Ready must write. A change of the commit index alone is not written on
-   * its own (like etcd, which does not sync it: a restarted node learns the commit index from the
-   * leader again), so that neither applying on the leader nor the next append on a follower waits
-   * for it; it rides along with the next write, or the next tick writes it when there is none.
-   */
-  private hardStateToWrite(rd: Ready): HardState | undefined {
-    const hs = rd.hardState;
-    const stored = this.storage.hardState();
-    if (hs && rd.entries.length === 0 && !rd.snapshot && hs.term === stored.term && hs.vote === stored.vote) {
-      this.deferredHardState = hs;
-      return undefined;
-    }
-    if (hs) {
-      this.deferredHardState = undefined;
-      return hs;
-    }
-    if (this.deferredHardState && (rd.entries.length > 0 || rd.snapshot)) {
-      const d = this.deferredHardState;
-      this.deferredHardState = undefined;
-      return d;
-    }
-    return undefined;
-  }
-
-  /** writes a deferred commit index while nothing else is being written */
+  /** writes a deferred commit index (see DeferredCommitIndex) while nothing else is being written */
   private flushDeferredHardState(): void {
-    const hs = this.deferredHardState;
-    if (!hs || this.saving) return;
-    this.deferredHardState = undefined;
-    this.storage.save(hs, []).catch((err: unknown) => this.log.warn('writing the commit index failed', { err }));
+    if (this.saving) return;
+    const hs = this.deferredCommit.take();
+    if (hs) this.storage.save(hs, []).catch((err: unknown) => this.log.warn('writing the commit index failed', { err }));
   }
 
   private onSoftState(leader: NodeId, role: Role): void {
@@ -480,19 +443,9 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   }
 
   private async forward(leader: NodeId, data: Uint8Array): Promise<{ index: number }> {
-    const addr = this.members.get(leader);
-    if (!addr) throw new RaftError('NotLeader', 'leader address unknown', leader);
-    let c = this.forwardClients.get(addr);
-    if (!c) {
-      c = createClient(RaftClient, addr);
-      this.forwardClients.set(addr, c);
-    }
-    const client = c;
-    const res = await new Promise<{ index: number }>((resolve, reject) => {
-      client.propose({ data: Buffer.from(data) }, new grpc.Metadata(), { deadline: Date.now() + this.o.requestTimeoutMs }, (err, r) => (err ? reject(err) : resolve(r)));
-    });
-    await this.waitApplied(res.index);
-    return { index: res.index };
+    const index = await this.forwarder.propose(leader, data);
+    await this.waitApplied(index);
+    return { index };
   }
 
   /** sends the followers the commit index now if some were not sent it yet (see commitDelayMs) */
@@ -513,7 +466,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     try {
       this.check();
       const ctx = this.reads.nextContext(this.id);
-      const p = new Promise<number>((resolve, reject) => this.reads.add(ctx, { resolve, reject }, Date.now() + this.o.requestTimeoutMs));
+      const p = new Promise<number>((resolve, reject) => this.reads.add(ctx, { resolve, reject }, this.clock.now() + this.o.requestTimeoutMs));
       this.node.readIndex(ctx);
       this.notify();
       return p;
@@ -558,10 +511,10 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.check();
     this.node.transferLeadership(to);
     this.notify();
-    const deadline = Date.now() + this.o.requestTimeoutMs;
+    const deadline = this.clock.now() + this.o.requestTimeoutMs;
     while (this.node.raft.lead !== to) {
-      if (Date.now() > deadline || this.stopped) throw new RaftError('Unavailable', `leadership transfer to ${to} did not complete`);
-      await new Promise((r) => setTimeout(r, this.o.tickMs / 2));
+      if (this.clock.now() > deadline || this.stopped) throw new RaftError('Unavailable', `leadership transfer to ${to} did not complete`);
+      await sleep(this.clock, this.o.tickMs / 2);
     }
   }
 
@@ -599,7 +552,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   isReachable(id: NodeId): boolean {
     if (id === this.id) return true;
     const t = this.heard.get(id);
-    return t !== undefined && Date.now() - t <= this.o.electionTicks * this.o.tickMs && this.transport.peerState(id) === 'connected';
+    return t !== undefined && this.clock.now() - t <= this.o.electionTicks * this.o.tickMs && this.transport.peerState(id) === 'connected';
   }
 
   /**
@@ -622,24 +575,19 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.ticker) clearInterval(this.ticker);
-    if (this.commitTimer) clearTimeout(this.commitTimer);
+    this.ticker?.cancel();
+    this.commitFlush.stop();
     this.removalProbe.stop();
     this.transport.stop();
-    for (const c of this.forwardClients.values()) c.close();
+    this.forwarder.close();
     this.notify();
     await this.loopDone;
     await this.snapshots.inFlight;
     const err = this.fatal ?? new RaftError('Unavailable', 'raft node stopped');
     this.proposals.rejectAll(err);
     this.reads.rejectAll(err);
-    const hs = this.deferredHardState;
-    this.deferredHardState = undefined;
+    const hs = this.deferredCommit.take();
     if (hs && !this.fatal) await this.storage.save(hs, []).catch(() => undefined);
     await this.storage.close();
   }
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

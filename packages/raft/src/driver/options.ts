@@ -1,4 +1,5 @@
 // Options of a RaftNode and the state machine it drives. Defaults follow ARCHITECTURE.md.
+import type { Clock } from '../clock.js';
 import type { ConfState, Entry, NodeId, SnapshotMetadata } from '../core/types.js';
 import type { Logger } from '../transport/logger.js';
 
@@ -67,6 +68,8 @@ export interface RaftNodeOptions {
   /** fsync every write (default true); false only in tests that do not care about durability */
   sync?: boolean;
   log?: Logger;
+  /** time, timers and randomness of the node, its transport and the KV service (default: the real clock) */
+  clock?: Clock;
 }
 
 export const DEFAULTS = {
@@ -84,3 +87,11 @@ export const DEFAULTS = {
   commitDelayMs: 5,
   joinTimeoutMs: 30_000,
 };
+
+export type ResolvedOptions = RaftNodeOptions & typeof DEFAULTS;
+
+/** the options with the defaults filled in where unset (or set to undefined) */
+export function withDefaults(opts: RaftNodeOptions): ResolvedOptions {
+  const set = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as Partial<RaftNodeOptions>;
+  return { ...DEFAULTS, ...set } as ResolvedOptions;
+}

@@ -1,5 +1,6 @@
 // When RaftNode takes a snapshot: after snapshotEvery applied entries, or once the entries
 // applied since the last snapshot hold snapshotBytes (at least as many bytes as the last snapshot).
+import type { Clock } from '../clock.js';
 import type { ConfState, NodeId } from '../core/types.js';
 import type { LevelStorage } from '../storage/level-storage.js';
 import type { Logger } from '../transport/logger.js';
@@ -10,6 +11,7 @@ export interface SnapshotSchedulerDeps {
   storage: LevelStorage;
   sm: StateMachine;
   log: Logger;
+  clock: Clock;
   opts: { snapshotEvery: number; snapshotBytes: number; snapshotKeep: number; snapshotKeepBytes: number };
   /** the node stopped: a snapshot encoded meanwhile is not written */
   stopped: () => boolean;
@@ -55,7 +57,7 @@ export class SnapshotScheduler {
     const confState = { voters: [...cs.voters], learners: [...cs.learners] };
     const members = new Map(liveMembers);
     const removed = [...liveRemoved];
-    const started = Date.now();
+    const started = this.d.clock.now();
     const pending = Promise.resolve(sm.snapshot());
     this.snapshotting = (async () => {
       try {
@@ -65,7 +67,7 @@ export class SnapshotScheduler {
         await storage.createSnapshot(index, confState, env, storage.compactionPoint(index, o.snapshotKeep, o.snapshotKeepBytes));
         this.snapshotIndex = Math.max(this.snapshotIndex, index);
         this.lastSnapshotBytes = env.byteLength;
-        log.info('snapshot taken', { index, bytes: env.byteLength, ms: Date.now() - started });
+        log.info('snapshot taken', { index, bytes: env.byteLength, ms: this.d.clock.now() - started });
       } catch (err) {
         if (!this.d.stopped()) log.warn('snapshot failed; will retry', { index, err: (err as Error).message });
       } finally {

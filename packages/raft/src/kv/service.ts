@@ -1,6 +1,7 @@
 // The RaftKV gRPC service: Put through raft (answered once committed and applied on the
 // leader), Get from the local map, linearizable through ReadIndex when asked.
 import { grpc, type RaftKVServer } from '@shoal/api';
+import type { Clock } from '../clock.js';
 import { NONE, RaftError } from '../core/types.js';
 import type { RaftNode } from '../driver/node.js';
 import { toServiceError } from '../driver/service.js';
@@ -27,7 +28,7 @@ export function raftKvService(node: RaftNode, kv: KvStateMachine, opts: { forwar
             // (loading the very nodes that are electing), hold the call until the election is
             // decided, as etcd does, then propose here or name the new leader.
             if (mayWait && err instanceof RaftError && err.code === 'NotLeader' && err.leader === NONE) {
-              void leaderKnown(node, Math.min(LEADER_WAIT_MS, msLeft(call.getDeadline()))).then((known) => (known ? attempt(false) : cb(toServiceError(err))));
+              void leaderKnown(node, Math.min(LEADER_WAIT_MS, msLeft(call.getDeadline(), node.clock))).then((known) => (known ? attempt(false) : cb(toServiceError(err))));
               return;
             }
             cb(toServiceError(err));
@@ -53,19 +54,19 @@ function leaderKnown(node: RaftNode, ms: number): Promise<boolean> {
   if (ms <= 0) return Promise.resolve(false);
   return new Promise((resolve) => {
     const done = (known: boolean): void => {
-      clearTimeout(timer);
+      timer.cancel();
       node.off('leader', onLeader);
       resolve(known);
     };
     const onLeader = ({ leader }: { leader: number }): void => {
       if (leader !== NONE) done(true);
     };
-    const timer = setTimeout(() => done(false), ms);
+    const timer = node.clock.setTimer(ms, () => done(false));
     node.on('leader', onLeader);
   });
 }
 
-function msLeft(deadline: grpc.Deadline): number {
+function msLeft(deadline: grpc.Deadline, clock: Clock): number {
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
-  return Number.isFinite(at) ? at - Date.now() : Infinity;
+  return Number.isFinite(at) ? at - clock.now() : Infinity;
 }

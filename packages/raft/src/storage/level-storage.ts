@@ -13,11 +13,12 @@
 // So:
 //  - save() appends one WAL record (hard state + entries) with one write and one fdatasync; once
 //    it resolves, the write is durable (a change of the commit index alone is not synced);
-//  - the same changes are later applied to level in the background, without sync, in batches that
-//    also record the last WAL seq they include (key "w"); level stays the store of record with
-//    the layout of codec.ts. Later: only when they are many, or a checkpoint or a snapshot needs
-//    them; entries a snapshot compacts before then are never written to level at all (level's
-//    per-entry write path was the largest CPU cost of a follower in the raft bench);
+//  - the same changes are later applied to level in the background (level-writer.ts), without
+//    sync, in batches that also record the last WAL seq they include (key "w"); level stays the
+//    store of record with the layout of codec.ts. Later: only when they are many, or a
+//    checkpoint or a snapshot needs them; entries a snapshot compacts before then are never
+//    written to level at all (level's per-entry write path was the largest CPU cost of a
+//    follower in the raft bench);
 //  - now and then (a WAL segment filled up, a snapshot) a checkpoint makes level durable
 //    (compactRange flushes and syncs its memtable) and deletes the WAL segments it covers;
 //  - snapshots (created here or received from the leader) and the bootstrap are written to level
@@ -43,7 +44,6 @@ import {
   decodeSeq,
   decodeSnapMeta,
   encodeBootstrap,
-  encodeEntry,
   encodeHardState,
   encodeOffset,
   encodeSeq,
@@ -51,13 +51,9 @@ import {
   entryKey,
   entryKeyIndex,
 } from './codec.js';
+import { LevelWriter, flushLevel, toBatchOp, type BatchOp, type Db, type PendingOp } from './level-writer.js';
 import { Wal } from './wal.js';
 import type { SaveRecord } from './wal-record.js';
-
-type Db = Level<Buffer, Buffer>;
-type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
-/** a level change not written yet: entries are encoded only when written (most never are, see pump) */
-type PendingOp = BatchOp | { type: 'ent'; e: Entry };
 
 export interface LevelStorageOptions {
   /** write with fsync (default true); false only for tests that do not care about durability */
@@ -67,11 +63,6 @@ export interface LevelStorageOptions {
 }
 
 const DEFAULT_SEGMENT_BYTES = 64 << 20;
-/** pending level changes (see pump) are written once there are this many, or entries of this many bytes */
-const PUMP_OPS = 20_000;
-const PUMP_BYTES = 32 << 20;
-/** a key range that holds no keys: compactRange over it only flushes (and syncs) the memtable */
-const EMPTY_RANGE: [Buffer, Buffer] = [Buffer.from('z0'), Buffer.from('z1')];
 
 export class LevelStorage implements RaftStorageReader {
   private hs: HardState = { term: 0, vote: 0, commit: 0 };
@@ -94,20 +85,8 @@ export class LevelStorage implements RaftStorageReader {
   private closed = false;
   private readonly sync: boolean;
   private wal!: Wal;
-  /** level changes of WAL records written but not yet applied to level, and the last such seq */
-  private pending: PendingOp[] = [];
-  /** the last hard state of the pending records (only the last one is worth writing) */
-  private pendingHs: BatchOp | undefined;
-  /** bytes of the entries in `pending` */
-  private pendingBytes = 0;
-  private pendingSeq = 0;
-  /** no entry above this index is in level (deletes need not go past it) */
-  private levelHigh = 0;
-  /** the last WAL seq whose changes level has (not necessarily durably) */
-  private appliedSeq = 0;
-  private pumping: Promise<void> | undefined;
-  private checkpointing: Promise<void> | undefined;
-  private failed: Error | undefined;
+  /** applies the WAL records' changes to level, later */
+  private writer!: LevelWriter;
 
   private constructor(
     private readonly db: Db,
@@ -157,7 +136,6 @@ export class LevelStorage implements RaftStorageReader {
       ents.push(decodeEntry(i, v));
     }
     this.ents = ents;
-    this.levelHigh = this.offset + ents.length;
     this.pos = positions(0, ents);
     this.basePos = 0;
   }
@@ -167,19 +145,18 @@ export class LevelStorage implements RaftStorageReader {
     const w = await this.db.get(KEY_WAL_SEQ);
     const after = w ? decodeSeq(w) : 0;
     const ops: BatchOp[] = [];
+    const loadedHigh = this.lastIndex();
     const { wal } = await Wal.open(walDir, after, { segmentBytes, sync: this.sync }, (r: SaveRecord) => {
       this.checkAppend(r.entries);
       for (const op of this.applyLog(r.hardState, r.entries)) ops.push(toBatchOp(op));
     });
     this.wal = wal;
-    this.appliedSeq = wal.lastSeq();
-    this.pendingSeq = this.appliedSeq;
     if (ops.length > 0 || wal.lastSeq() !== after) {
       ops.push({ type: 'put', key: KEY_WAL_SEQ, value: encodeSeq(wal.lastSeq()) });
       await this.db.batch(ops, { sync: false });
     }
-    this.levelHigh = Math.max(this.levelHigh, this.lastIndex());
-    if (wal.segmentCount() > 1) this.checkpoint();
+    this.writer = new LevelWriter(this.db, wal, Math.max(loadedHigh, this.lastIndex()));
+    if (wal.segmentCount() > 1) this.writer.checkpoint();
   }
 
   /**
@@ -296,16 +273,8 @@ export class LevelStorage implements RaftStorageReader {
       const mustSync = entries.length > 0 || (hardState !== undefined && (hardState.term !== this.hs.term || hardState.vote !== this.hs.vote));
       const segs = this.wal.segmentCount();
       const seq = await this.wal.append(hardState, entries, mustSync);
-      for (const op of this.applyLog(hardState, entries)) {
-        if (op.type === 'put' && op.key === KEY_HARD_STATE) this.pendingHs = op;
-        else {
-          this.pending.push(op);
-          if (op.type === 'ent') this.pendingBytes += entrySize(op.e);
-        }
-      }
-      this.pendingSeq = seq;
-      if (this.pending.length >= PUMP_OPS || this.pendingBytes >= PUMP_BYTES) this.pump();
-      if (this.wal.segmentCount() > segs) this.checkpoint();
+      this.writer.add(this.applyLog(hardState, entries), seq);
+      if (this.wal.segmentCount() > segs) this.writer.checkpoint();
     });
   }
 
@@ -364,7 +333,7 @@ export class LevelStorage implements RaftStorageReader {
     await this.drain();
     await flushLevel(this.db);
     const ops: BatchOp[] = [];
-    for (let i = this.offset + 1; i <= Math.min(this.lastIndex(), this.levelHigh); i++) ops.push({ type: 'del', key: entryKey(i) });
+    for (let i = this.offset + 1; i <= Math.min(this.lastIndex(), this.writer.levelHigh); i++) ops.push({ type: 'del', key: entryKey(i) });
     ops.push({ type: 'put', key: KEY_SNAP_META, value: encodeSnapMeta(snapshot.metadata) });
     ops.push({ type: 'put', key: KEY_SNAP_DATA, value: bufferView(snapshot.data) });
     ops.push({ type: 'put', key: KEY_OFFSET, value: encodeOffset(snapshot.metadata.index, snapshot.metadata.term) });
@@ -383,9 +352,9 @@ export class LevelStorage implements RaftStorageReader {
       ({ ents: this.ents, pos: this.pos, basePos: this.basePos, offset: this.offset, offsetTerm: this.offsetTerm, hs: this.hs } = prev);
       throw err;
     }
-    this.levelHigh = Math.max(this.levelHigh, this.lastIndex());
+    this.writer.levelHigh = Math.max(this.writer.levelHigh, this.lastIndex());
     this.snap = snapshot;
-    this.checkpoint();
+    this.writer.checkpoint();
   }
 
   /**
@@ -407,8 +376,8 @@ export class LevelStorage implements RaftStorageReader {
       let offsetTerm = this.offsetTerm;
       if (upTo > this.offset) {
         offsetTerm = this.term(upTo);
-        // only what level has: most of these entries never reached it (see pump)
-        for (let i = this.offset + 1; i <= Math.min(upTo, this.levelHigh); i++) ops.push({ type: 'del', key: entryKey(i) });
+        // only what level has: most of these entries never reached it (see LevelWriter)
+        for (let i = this.offset + 1; i <= Math.min(upTo, this.writer.levelHigh); i++) ops.push({ type: 'del', key: entryKey(i) });
         ops.push({ type: 'put', key: KEY_OFFSET, value: encodeOffset(upTo, offsetTerm) });
       }
       // The entries this batch deletes that are not in level yet are never written (most entries
@@ -416,32 +385,18 @@ export class LevelStorage implements RaftStorageReader {
       // moves "w" to the last WAL record: written on their own first, a crash before this batch
       // would leave level with "w" past entries it does not have (a gap in the log). A background
       // write still running finishes first, so that it cannot put back entries deleted here.
-      if (upTo > this.offset) this.dropPendingUpTo(upTo);
-      while (this.pumping) await this.pumping;
+      if (upTo > this.offset) this.writer.dropPendingUpTo(upTo);
+      await this.writer.idle();
       this.check();
-      const taken = { ops: this.pending, hs: this.pendingHs, bytes: this.pendingBytes, seq: this.pendingSeq };
-      if (taken.seq > this.appliedSeq) {
-        for (const op of taken.ops) ops.push(toBatchOp(op));
-        if (taken.hs) ops.push(taken.hs);
-        ops.push({ type: 'put', key: KEY_WAL_SEQ, value: encodeSeq(taken.seq) });
-        this.pending = [];
-        this.pendingHs = undefined;
-        this.pendingBytes = 0;
-      }
+      const taken = this.writer.take();
+      if (taken) for (const op of taken.batch) ops.push(op);
       try {
         await this.write(ops);
       } catch (err) {
-        if (taken.seq > this.appliedSeq) {
-          this.pending = [...taken.ops, ...this.pending];
-          this.pendingHs ??= taken.hs;
-          this.pendingBytes += taken.bytes;
-        }
+        if (taken) this.writer.putBack(taken);
         throw err;
       }
-      if (taken.seq > this.appliedSeq) {
-        this.appliedSeq = taken.seq;
-        this.levelHigh = Math.max(this.levelHigh, highestEntry(taken.ops));
-      }
+      if (taken) this.writer.written(taken);
       this.snap = { metadata, data };
       if (upTo > this.offset) {
         const drop = upTo - this.offset;
@@ -451,85 +406,9 @@ export class LevelStorage implements RaftStorageReader {
         this.offset = upTo;
         this.offsetTerm = offsetTerm;
       }
-      this.checkpoint();
+      this.writer.checkpoint();
       return this.snap;
     });
-  }
-
-  /** forgets the pending puts of entries up to `index` (about to be compacted away) */
-  private dropPendingUpTo(index: number): void {
-    const keep: PendingOp[] = [];
-    let bytes = 0;
-    for (const op of this.pending) {
-      if (op.type === 'ent') {
-        if (op.e.index <= index) continue;
-        bytes += entrySize(op.e);
-      }
-      keep.push(op);
-    }
-    this.pending = keep;
-    this.pendingBytes = bytes;
-  }
-
-  /**
-   * Applies the pending WAL records' changes to level, unsynced, in the background. Not after
-   * every save: the changes wait until they are many (PUMP_OPS, PUMP_BYTES), a checkpoint, a
-   * snapshot or a drain needs them. Level's own write path (a batch, an op per entry) was the
-   * largest CPU cost of a follower, and most entries are compacted away by the next snapshot
-   * before they are ever written; the WAL keeps them durable meanwhile (open() replays it).
-   */
-  private pump(): void {
-    if (this.pumping || this.failed) return;
-    this.pumping = (async () => {
-      try {
-        while (this.pendingSeq > this.appliedSeq) {
-          const taken = this.pending;
-          const ops = taken.map(toBatchOp);
-          if (this.pendingHs) ops.push(this.pendingHs);
-          const seq = this.pendingSeq;
-          this.pending = [];
-          this.pendingHs = undefined;
-          this.pendingBytes = 0;
-          ops.push({ type: 'put', key: KEY_WAL_SEQ, value: encodeSeq(seq) });
-          const high = highestEntry(taken);
-          this.levelHigh = Math.max(this.levelHigh, high); // before the write: a delete racing it must cover it
-          await this.db.batch(ops, { sync: false });
-          this.appliedSeq = seq;
-        }
-      } catch (err) {
-        this.failed = err instanceof Error ? err : new Error(String(err));
-      } finally {
-        this.pumping = undefined;
-      }
-    })();
-  }
-
-  /** writes to level every WAL record written so far, and waits for it */
-  private async drain(): Promise<void> {
-    if (this.pendingSeq > this.appliedSeq) this.pump();
-    while (this.pumping) await this.pumping;
-    this.check();
-  }
-
-  /**
-   * Makes level durable up to what it has now (compactRange flushes its memtable into a synced
-   * table file) and deletes the WAL segments that holds no record after that. In the background.
-   */
-  private checkpoint(): void {
-    if (this.checkpointing || this.failed) return;
-    this.checkpointing = (async () => {
-      try {
-        if (this.pendingSeq > this.appliedSeq) this.pump();
-        if (this.pumping) await this.pumping;
-        const upTo = this.appliedSeq;
-        await flushLevel(this.db);
-        await this.wal.removeUpTo(upTo);
-      } catch (err) {
-        if (!this.closed) this.failed = err instanceof Error ? err : new Error(String(err));
-      } finally {
-        this.checkpointing = undefined;
-      }
-    })();
   }
 
   /** number of write-ahead log segment files (for tests) */
@@ -540,13 +419,20 @@ export class LevelStorage implements RaftStorageReader {
   /** waits for the background writes to level and a running checkpoint (for tests) */
   async settle(): Promise<void> {
     await this.drain();
-    while (this.checkpointing) await this.checkpointing;
+    await this.writer.checkpointDone();
+    this.check();
+  }
+
+  /** writes to level every WAL record written so far, and waits for it */
+  private async drain(): Promise<void> {
+    await this.writer.drain();
     this.check();
   }
 
   private check(): void {
     if (this.closed) throw new RaftError('Unavailable', 'raft storage is closed');
-    if (this.failed) throw new RaftError('Unavailable', `raft storage failed: ${this.failed.message}`);
+    const failed = this.writer.failed;
+    if (failed) throw new RaftError('Unavailable', `raft storage failed: ${failed.message}`);
   }
 
   private async write(ops: BatchOp[], sync = true): Promise<void> {
@@ -563,23 +449,11 @@ export class LevelStorage implements RaftStorageReader {
   async close(): Promise<void> {
     await this.queue;
     if (this.closed) return;
-    // level gets what it has not yet (a reopen need not replay the WAL for it)
-    if (this.pendingSeq > this.appliedSeq) this.pump();
-    while (this.pumping) await this.pumping;
-    while (this.checkpointing) await this.checkpointing;
+    await this.writer.close();
     this.closed = true;
     await this.wal.close();
     await this.db.close();
   }
-}
-
-/**
- * Makes everything written to level so far durable: compactRange (classic-level, which `level`
- * is on Node) first flushes the memtable into a table file that LevelDB syncs, with its manifest,
- * before it returns; over a range without keys it does nothing else.
- */
-async function flushLevel(db: Db): Promise<void> {
-  await (db as unknown as { compactRange(start: Buffer, end: Buffer): Promise<void> }).compactRange(...EMPTY_RANGE);
 }
 
 function positions(start: number, ents: Entry[]): number[] {
@@ -594,16 +468,6 @@ function positions(start: number, ents: Entry[]): number[] {
 
 function confStateEmpty(cs: ConfState): boolean {
   return cs.voters.length === 0 && cs.learners.length === 0;
-}
-
-function toBatchOp(op: PendingOp): BatchOp {
-  return op.type === 'ent' ? { type: 'put', key: entryKey(op.e.index), value: encodeEntry(op.e) } : op;
-}
-
-function highestEntry(ops: readonly PendingOp[]): number {
-  let high = 0;
-  for (const op of ops) if (op.type === 'ent' && op.e.index > high) high = op.e.index;
-  return high;
 }
 
 /** the same bytes as a Buffer, without a copy (a snapshot's data is never changed once made) */

@@ -4,6 +4,7 @@
 // jitter; while backing off, messages are dropped and the peer is reported unreachable. A stream
 // that fails after it was connected is reported as broken (the peer's process most likely died).
 import { RaftClient, createClient, type RaftAck, type RaftBatch, type RaftMessage, grpc } from '@shoal/api';
+import type { Clock, Timer } from '../clock.js';
 import type { Message, NodeId } from '../core/types.js';
 import { MessageType } from '../core/types.js';
 import { messageSize, messageToWire } from './codec.js';
@@ -26,6 +27,7 @@ export interface PeerOptions {
   backoffInitialMs: number;
   backoffMaxMs: number;
   random: () => number;
+  clock: Clock;
   events: PeerEvents;
   log: Logger;
 }
@@ -40,7 +42,7 @@ export class Peer {
   private flushScheduled = false;
   private waitingDrain = false;
   private attempt = 0;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private retryTimer: Timer | undefined;
   private seq = 0;
   private lastUnreachable = 0;
   /** batches written (for status and tests) */
@@ -76,8 +78,9 @@ export class Peer {
 
   private drop(msgs: Message[]): void {
     if (msgs.some((m) => m.type === MessageType.Snapshot)) this.o.events.snapshotFailed(this.o.id);
-    const now = performance.now();
-    if (now - this.lastUnreachable >= 50) {
+    const now = this.o.clock.now();
+    // (now < last: the wall clock was set back)
+    if (now - this.lastUnreachable >= 50 || now < this.lastUnreachable) {
       this.lastUnreachable = now;
       this.o.events.unreachable(this.o.id);
     }
@@ -156,20 +159,23 @@ export class Peer {
     this.attempt = Math.min(this.attempt + 1, 20);
     const delay = base / 2 + this.o.random() * (base / 2); // "equal jitter"
     this.state = 'backoff';
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      if (this.state !== 'backoff') return;
-      this.state = 'idle';
-      this.connect(); // reconnect eagerly: raft heartbeats follow anyway
-      this.flush();
-    }, delay);
-    this.retryTimer.unref();
+    this.retryTimer = this.o.clock.setTimer(
+      delay,
+      () => {
+        this.retryTimer = undefined;
+        if (this.state !== 'backoff') return;
+        this.state = 'idle';
+        this.connect(); // reconnect eagerly: raft heartbeats follow anyway
+        this.flush();
+      },
+      { unref: true },
+    );
   }
 
   stop(): void {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer?.cancel();
     const s = this.stream;
     this.stream = undefined;
     this.queue = [];

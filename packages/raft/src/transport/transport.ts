@@ -5,6 +5,7 @@
 // The receiver writes nothing back on a stream (no per-batch ack: raft's AppendResps are the flow
 // control, and an ack was one more HTTP/2 message per batch each way, on the commit path).
 import { grpc, type RaftAck, type RaftBatch } from '@shoal/api';
+import { realClock, type Clock } from '../clock.js';
 import { MessageType, NONE, type Message, type NodeId } from '../core/types.js';
 import { messageFromWire } from './codec.js';
 import { createLogger, type Logger } from './logger.js';
@@ -32,7 +33,10 @@ export interface TransportOptions {
   maxQueue?: number;
   backoffInitialMs?: number;
   backoffMaxMs?: number;
+  /** jitter of the reconnect backoff (default: the clock's) */
   random?: () => number;
+  /** time, timers and randomness (default: the real clock) */
+  clock?: Clock;
   log?: Logger;
 }
 
@@ -41,11 +45,13 @@ export class RaftTransport {
   private readonly inbound = new Set<grpc.ServerDuplexStream<RaftBatch, RaftAck>>();
   private stopped = false;
   readonly log: Logger;
+  private readonly clock: Clock;
   /** batches refused because of a cluster id mismatch */
   rejectedBatches = 0;
 
   constructor(private readonly o: TransportOptions) {
     this.log = o.log ?? createLogger('raft-transport', { raftId: o.id });
+    this.clock = o.clock ?? realClock;
   }
 
   get id(): NodeId {
@@ -69,7 +75,8 @@ export class RaftTransport {
         maxQueue: this.o.maxQueue ?? 4096,
         backoffInitialMs: this.o.backoffInitialMs ?? 50,
         backoffMaxMs: this.o.backoffMaxMs ?? 1000,
-        random: this.o.random ?? Math.random,
+        random: this.o.random ?? (() => this.clock.random()),
+        clock: this.clock,
         log: this.log,
         events: {
           unreachable: (p) => this.o.handler.onUnreachable(p),
@@ -143,7 +150,7 @@ export class RaftTransport {
     call.on('end', () => {
       // a dropped connection also ends the readable side, and 'cancelled' follows right after:
       // wait a moment before calling it a graceful close
-      setTimeout(() => close(false, 'ended'), 20).unref();
+      this.clock.setTimer(20, () => close(false, 'ended'), { unref: true });
       try {
         call.end();
       } catch {
