@@ -466,8 +466,11 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     try {
       this.check();
       const ctx = this.reads.nextContext(this.id);
-      const p = new Promise<number>((resolve, reject) => this.reads.add(ctx, { resolve, reject }, this.clock.now() + this.o.requestTimeoutMs));
+      // ask the core first: it refuses at once (e.g. no leader known), and a request registered
+      // before that would stay behind and reject at its deadline with nobody listening. Its read
+      // state can only come out of a later Ready, after the registration below.
       this.node.readIndex(ctx);
+      const p = new Promise<number>((resolve, reject) => this.reads.add(ctx, { resolve, reject }, this.clock.now() + this.o.requestTimeoutMs));
       this.notify();
       return p;
     } catch (err) {

@@ -49,3 +49,29 @@ test('a ReadIndex request that no quorum answers fails after requestTimeoutMs of
     await c.destroy();
   }
 });
+
+test('a ReadIndex on a node that knows no leader fails at once and leaves no request behind to expire', async (t) => {
+  const clock = new ManualClock();
+  const tickMs = 20;
+  const requestTimeoutMs = 2_000;
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => {
+    unhandled.push(reason);
+  };
+  process.on('unhandledRejection', onUnhandled);
+  const c = await Cluster.create(2, { clock, tickMs, requestTimeoutMs, sync: false });
+  try {
+    const node = c.running()[0]!;
+    const err = await t.throwsAsync(node.readIndex());
+    t.true(err instanceof RaftError, `a RaftError, got ${String(err)}`);
+    // past the request deadline (and through an election): nothing that was registered for the
+    // refused read may reject later, with nobody listening
+    const until = clock.now() + requestTimeoutMs + 5 * tickMs;
+    await advanceUntil(clock, 'the refused read’s deadline to pass', () => clock.now() >= until, tickMs);
+    await new Promise((r) => setTimeout(r, 50));
+    t.deepEqual(unhandled.map(String), [], 'no unhandled rejection');
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    await c.destroy();
+  }
+});
