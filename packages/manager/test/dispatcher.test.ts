@@ -266,21 +266,38 @@ test('a heartbeat expiry that fires more than a period late (this process stalle
   t.is(state.view((tx) => tx.get('nodes', 'n1'))!.status!.message, 'heartbeat failure');
 });
 
-test('assignments: commits delivered together reach a node as one message, the latest change of a task winning; a later commit is a message of its own', async (t) => {
+/**
+ * A dispatcher over a real store with one worker n1 in session, recording the assignment messages
+ * it streams to n1; `task(id)` is a task desired RUNNING, ASSIGNED to `nodeId`; `ids(m)` the task
+ * ids a message changes.
+ */
+async function assignmentStream(t: { teardown(fn: () => unknown): void }, opts: { clock?: VirtualClock; assignmentBatchMs?: number } = {}) {
   let n = 0;
   const state = new StoreState(new Store({ clock: () => 1_700_000_000_000, newId: () => `x${++n}` }));
   await state.update((tx) => ensureCluster(tx, 'c1'));
   await state.update((tx) => tx.create('nodes', { id: 'n1', role: NodeRole.WORKER, dataPathAddr: '', status: { state: NodeState.NODE_UNKNOWN, message: '', addr: '127.0.0.1' } }));
-  const d = new Dispatcher({ state, clock: new VirtualClock(), newId: () => `id${++n}`, heartbeatPeriodMs: 5000 });
+  const d = new Dispatcher({
+    state,
+    clock: opts.clock ?? new VirtualClock(),
+    newId: () => `id${++n}`,
+    heartbeatPeriodMs: 5000,
+    ...(opts.assignmentBatchMs === undefined ? {} : { assignmentBatchMs: opts.assignmentBatchMs }),
+  });
   d.start();
   t.teardown(() => d.stop());
   const { sessionId } = await d.openSession({ nodeId: 'n1', sessionId: '', dataPathAddr: '' }, () => {});
   const sent: AssignmentsMessage[] = [];
   const stop = d.streamAssignments({ nodeId: 'n1', sessionId }, (m) => sent.push(m));
   t.teardown(stop);
-  t.is(sent.length, 1, 'the full set');
   const st = (s: TaskState) => ({ state: s, message: '', err: '', health: 0, appliedBy: '' });
   const task = (id: string, nodeId = 'n1'): Task => ({ id, serviceId: 's', slot: 1, nodeId, desiredState: TaskState.RUNNING, status: st(TaskState.ASSIGNED), networks: [], restartAttempt: 0 });
+  const ids = (m: AssignmentsMessage) => m.changes.map((c) => (c.assignment!.item as { task: Task }).task.id);
+  return { state, sent, task, ids };
+}
+
+test('assignments: commits delivered together reach a node as one message, the latest change of a task winning; a later commit is a message of its own', async (t) => {
+  const { state, sent, task, ids } = await assignmentStream(t);
+  t.is(sent.length, 1, 'the full set');
   // three placements proposed back to back (the scheduler's slices in flight), then t1 told to stop
   await Promise.all([
     state.update((tx) => tx.create('tasks', task('t1'))),
@@ -289,7 +306,6 @@ test('assignments: commits delivered together reach a node as one message, the l
   ]);
   await state.update((tx) => tx.update('tasks', { ...tx.get('tasks', 't1')!, desiredState: TaskState.SHUTDOWN }));
   await until('two incremental messages', () => sent.length === 3);
-  const ids = (m: AssignmentsMessage) => m.changes.map((c) => (c.assignment!.item as { task: Task }).task.id);
   t.deepEqual(ids(sent[1]!), ['t1', 't2'], 'the commits applied together: one message');
   t.is(sent[1]!.appliesTo, sent[0]!.resultsIn);
   t.deepEqual(ids(sent[2]!), ['t1']);
@@ -300,21 +316,8 @@ test('assignments: commits delivered together reach a node as one message, the l
 });
 
 test('assignments with a batching window: a change after a quiet window goes out at once, later ones within the window wait for its end and go out together', async (t) => {
-  let n = 0;
   const clock = new VirtualClock();
-  const state = new StoreState(new Store({ clock: () => 1_700_000_000_000, newId: () => `x${++n}` }));
-  await state.update((tx) => ensureCluster(tx, 'c1'));
-  await state.update((tx) => tx.create('nodes', { id: 'n1', role: NodeRole.WORKER, dataPathAddr: '', status: { state: NodeState.NODE_UNKNOWN, message: '', addr: '127.0.0.1' } }));
-  const d = new Dispatcher({ state, clock, newId: () => `id${++n}`, heartbeatPeriodMs: 5000, assignmentBatchMs: 50 });
-  d.start();
-  t.teardown(() => d.stop());
-  const { sessionId } = await d.openSession({ nodeId: 'n1', sessionId: '', dataPathAddr: '' }, () => {});
-  const sent: AssignmentsMessage[] = [];
-  const stop = d.streamAssignments({ nodeId: 'n1', sessionId }, (m) => sent.push(m));
-  t.teardown(stop);
-  const st = (s: TaskState) => ({ state: s, message: '', err: '', health: 0, appliedBy: '' });
-  const task = (id: string): Task => ({ id, serviceId: 's', slot: 1, nodeId: 'n1', desiredState: TaskState.RUNNING, status: st(TaskState.ASSIGNED), networks: [], restartAttempt: 0 });
-  const ids = (m: AssignmentsMessage) => m.changes.map((c) => (c.assignment!.item as { task: Task }).task.id);
+  const { state, sent, task, ids } = await assignmentStream(t, { clock, assignmentBatchMs: 50 });
   await state.update((tx) => tx.create('tasks', task('t1')));
   await until('the first change, at once', () => sent.length === 2);
   t.deepEqual(ids(sent[1]!), ['t1']);

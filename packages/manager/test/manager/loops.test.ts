@@ -1,6 +1,6 @@
 // The leader loops (orchestrator, scheduler, updater) over a real Store on a LocalProposer, with
 // leadership driven by hand, a virtual clock and fake agents that move tasks through the store.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { msDuration, NodeAvailability, RestartCondition, TaskState, UpdateState, type Service, type Task } from '@shoal/api';
 import { Store } from '@shoal/store';
 import { ensureCluster } from '../../src/ca/cluster.js';
@@ -269,6 +269,19 @@ test('RollbackService rolls the tasks back to the previous spec through the upda
   t.is(h.service(s.id).previousSpec?.task?.container?.image, 'app:2');
 });
 
+
+/** each of the 3 services of 10 tasks runs 3/3/4 on the 3 nodes, and every node runs 10 in all */
+function assertEvenSpread(t: ExecutionContext, h: ReturnType<typeof setup>, ids: string[]): void {
+  const perNode = new Map<string, number>();
+  for (const id of ids) {
+    const mine = new Map<string, number>();
+    for (const x of running(h, id)) mine.set(x.nodeId, (mine.get(x.nodeId) ?? 0) + 1);
+    t.deepEqual([...mine.values()].sort(), [3, 3, 4], `service ${id} spread evenly`);
+    for (const [n, c] of mine) perNode.set(n, (perNode.get(n) ?? 0) + c);
+  }
+  t.deepEqual([...perNode.values()].sort(), [10, 10, 10], 'all services together spread evenly');
+}
+
 test('small batches: services and placements are planned and written a slice at a time, spread still even', async (t) => {
   const h = setup(7);
   t.teardown(() => h.loops.stop());
@@ -294,14 +307,7 @@ test('small batches: services and placements are planned and written a slice at 
     ids.push(service.id);
   }
   for (const id of ids) await converged(h, id, 10, 'nginx:1', `10 running tasks of ${id}`);
-  const perNode = new Map<string, number>();
-  for (const id of ids) {
-    const mine = new Map<string, number>();
-    for (const x of running(h, id)) mine.set(x.nodeId, (mine.get(x.nodeId) ?? 0) + 1);
-    t.deepEqual([...mine.values()].sort(), [3, 3, 4], `service ${id} spread evenly`);
-    for (const [n, c] of mine) perNode.set(n, (perNode.get(n) ?? 0) + c);
-  }
-  t.deepEqual([...perNode.values()].sort(), [10, 10, 10], 'all services together spread evenly');
+  assertEvenSpread(t, h, ids);
   // 30 tasks created (a plan of 10 per service: never two in a transaction of 7), then placed
   // straight from NEW, 7 at most per transaction
   t.true(h.counting.commits - before >= 3 + 5, `commits: ${h.counting.commits - before}`);
@@ -330,13 +336,6 @@ test('the orchestrator and the scheduler keep several transactions in flight, an
   // 3 plans of 10 tasks (one per transaction of at most 7) and 30 placements (5 slices of 7)
   t.true(h.counting.maxInFlight.create >= 2, `task creates in flight at once: ${h.counting.maxInFlight.create}`);
   t.true(h.counting.maxInFlight.place >= 2 && h.counting.maxInFlight.place <= 4, `placements in flight at once: ${h.counting.maxInFlight.place}`);
-  const perNode = new Map<string, number>();
-  for (const id of ids) {
-    const mine = new Map<string, number>();
-    for (const x of running(h, id)) mine.set(x.nodeId, (mine.get(x.nodeId) ?? 0) + 1);
-    t.deepEqual([...mine.values()].sort(), [3, 3, 4], `service ${id} spread evenly`);
-    for (const [n, c] of mine) perNode.set(n, (perNode.get(n) ?? 0) + c);
-  }
-  t.deepEqual([...perNode.values()].sort(), [10, 10, 10], 'all services together spread evenly');
+  assertEvenSpread(t, h, ids);
   t.is(ids.flatMap((id) => h.tasks(id)).length, 30, 'no task created twice');
 });
