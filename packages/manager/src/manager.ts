@@ -36,10 +36,7 @@ export interface ManagerRaftOptions {
   electionTicks?: number;
   snapshotEvery?: number;
   snapshotKeep?: number;
-  /**
-   * snapshot once the entries applied since the last one hold this many bytes (default 64 MiB);
-   * each manager adds its own share on top (see staggeredSnapshotBytes)
-   */
+  /** snapshot once the entries applied since the last one hold this many bytes (raft's default: 64 MiB) */
   snapshotBytes?: number;
   /** fsync raft writes (default true) */
   sync?: boolean;
@@ -56,18 +53,16 @@ const ASSIGNMENT_BATCH_MS = 50;
 /** longest run of applying committed entries before the event loop gets a turn */
 const APPLY_SLICE_MS = 200;
 
-/** raft's default snapshotBytes */
-export const DEFAULT_SNAPSHOT_BYTES = 64 * 1024 * 1024;
-
 /**
- * The snapshotBytes this manager passes to raft: the base plus 1/8 of it per step of raftId (0 to
- * 3 steps). Managers apply the same entries, so with one threshold all of them cross it at the
- * same index and encode a snapshot of the whole store at the same moment (at 100,000 tasks, ~1.6
- * CPU-s on the leader and ~2.4 on each follower, all while the deploy waits on them); staggered,
- * at most one of them is busy with it at a time and a quorum keeps committing.
+ * This manager's raft snapshotStagger: 0 to 3/8 by raft id. Managers apply the same entries, so
+ * with one threshold all of them reach it at the same index and encode a snapshot of the whole
+ * store at the same moment (at 100,000 tasks ~1.6 CPU-s on the leader and ~2.4 on each follower,
+ * while the deploy waits on them); staggered by an eighth of the threshold each, at most one is
+ * busy with it at a time and a quorum keeps committing. The stagger scales the threshold in force,
+ * also when a large store's last snapshot is bigger than snapshotBytes.
  */
-export function staggeredSnapshotBytes(base: number, raftId: number): number {
-  return Math.round(base * (1 + ((Math.max(1, raftId) - 1) % 4) / 8));
+export function snapshotStagger(raftId: number): number {
+  return ((Math.max(1, raftId) - 1) % 4) / 8;
 }
 
 export interface ManagerOptions {
@@ -305,7 +300,8 @@ export class Manager {
       ...(r.electionTicks !== undefined ? { electionTicks: r.electionTicks } : {}),
       ...(r.snapshotEvery !== undefined ? { snapshotEvery: r.snapshotEvery } : {}),
       ...(r.snapshotKeep !== undefined ? { snapshotKeep: r.snapshotKeep } : {}),
-      snapshotBytes: staggeredSnapshotBytes(r.snapshotBytes ?? DEFAULT_SNAPSHOT_BYTES, o.raftId),
+      ...(r.snapshotBytes !== undefined ? { snapshotBytes: r.snapshotBytes } : {}),
+      snapshotStagger: snapshotStagger(o.raftId),
       ...(r.sync !== undefined ? { sync: r.sync } : {}),
       ...(r.requestTimeoutMs !== undefined ? { requestTimeoutMs: r.requestTimeoutMs } : {}),
       log: this.log.child({ component: 'raft' }),

@@ -47,6 +47,14 @@ export interface RaftNodeOptions {
    * compacted, and a few thousand entries of a thousand tasks each are gigabytes
    */
   snapshotBytes?: number;
+  /**
+   * This member's snapshot thresholds (snapshotEvery, and snapshotBytes or the last snapshot's
+   * size) are 1 + snapshotStagger times the configured ones (default 0). Members apply the same
+   * entries, so with equal thresholds all of them snapshot at the same index, each encoding the
+   * whole state at the same moment; members given different staggers take turns, and a quorum
+   * keeps committing meanwhile.
+   */
+  snapshotStagger?: number;
   /** at most this many bytes of entries are kept behind a snapshot (default 8 MiB) */
   snapshotKeepBytes?: number;
   maxSizePerMsg?: number;
@@ -79,6 +87,7 @@ export const DEFAULTS = {
   snapshotEvery: 10_000,
   snapshotKeep: 500,
   snapshotBytes: 64 * 1024 * 1024,
+  snapshotStagger: 0,
   snapshotKeepBytes: 8 * 1024 * 1024,
   maxSizePerMsg: 1024 * 1024,
   maxInflightMsgs: 256,

@@ -1,5 +1,6 @@
 // When RaftNode takes a snapshot: after snapshotEvery applied entries, or once the entries
-// applied since the last snapshot hold snapshotBytes (at least as many bytes as the last snapshot).
+// applied since the last snapshot hold snapshotBytes (at least as many bytes as the last snapshot),
+// both times 1 + snapshotStagger.
 import type { Clock } from '../clock.js';
 import type { ConfState, NodeId } from '../core/types.js';
 import type { LevelStorage } from '../storage/level-storage.js';
@@ -12,7 +13,7 @@ export interface SnapshotSchedulerDeps {
   sm: StateMachine;
   log: Logger;
   clock: Clock;
-  opts: { snapshotEvery: number; snapshotBytes: number; snapshotKeep: number; snapshotKeepBytes: number };
+  opts: { snapshotEvery: number; snapshotBytes: number; snapshotStagger: number; snapshotKeep: number; snapshotKeepBytes: number };
   /** the node stopped: a snapshot encoded meanwhile is not written */
   stopped: () => boolean;
 }
@@ -40,7 +41,8 @@ export class SnapshotScheduler {
 
   /**
    * Starts a snapshot in the background once snapshotEvery entries, or snapshotBytes of entries
-   * (at least as many as the last snapshot held), were applied since the last one. What it covers
+   * (at least as many as the last snapshot held), both times 1 + snapshotStagger, were applied
+   * since the last one. What it covers
    * is fixed now (the state machine captures its state synchronously when snapshot() is called;
    * members and configuration are copied), while encoding and writing run beside the Ready loop,
    * so that a large state never stops heartbeats and replication.
@@ -49,9 +51,10 @@ export class SnapshotScheduler {
   maybeSnapshot(applied: number, cs: ConfState, liveMembers: ReadonlyMap<NodeId, string>, liveRemoved: ReadonlySet<NodeId>): void {
     const { storage, sm, log, opts: o } = this.d;
     if (this.snapshotting) return;
-    if (applied - this.snapshotIndex < o.snapshotEvery) {
+    const f = 1 + Math.max(0, o.snapshotStagger);
+    if (applied - this.snapshotIndex < o.snapshotEvery * f) {
       const bytes = storage.bytesBetween(this.snapshotIndex, applied);
-      if (bytes < Math.max(o.snapshotBytes, this.lastSnapshotBytes)) return;
+      if (bytes < Math.max(o.snapshotBytes, this.lastSnapshotBytes) * f) return;
     }
     const index = applied;
     const confState = { voters: [...cs.voters], learners: [...cs.learners] };
