@@ -39,6 +39,8 @@ export interface AgentOptions {
   maxConcurrent?: number;
   /** Inspect interval of running containers (default 1000 ms). */
   pollIntervalMs?: number;
+  /** How soon after a task reports RUNNING its container is checked again (default 200 ms; 0: off). */
+  startCheckMs?: number;
   /** Status update coalescing window (default 50 ms). */
   statusBatchMs?: number;
   /** Reconnect backoff base/max (defaults 100 ms / 10 s). */
@@ -113,6 +115,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       },
       ...(opts.maxConcurrent !== undefined ? { maxConcurrent: opts.maxConcurrent } : {}),
       ...(opts.pollIntervalMs !== undefined ? { pollIntervalMs: opts.pollIntervalMs } : {}),
+      ...(opts.startCheckMs !== undefined ? { startCheckMs: opts.startCheckMs } : {}),
       ...(opts.random ? { random: opts.random } : {}),
       files: this.files,
     });

@@ -24,6 +24,14 @@ export interface ReconcilerOptions {
    * container and reports the exit).
    */
   pollIntervalMs?: number;
+  /**
+   * After a task reports RUNNING its container is listed again this soon (default 200 ms; one list
+   * for all tasks started meanwhile) rather than only at the next poll: a container that exits as
+   * soon as it started (a broken command or image) is reported FAILED within a fraction of a
+   * second, before a rolling update with parallelism 1 moves on to more slots on the strength of
+   * its RUNNING. 0 turns the early check off.
+   */
+  startCheckMs?: number;
   /** A task's status changed (already persisted). */
   onStatus: (taskId: string, status: TaskStatus) => void;
   random?: () => number;
@@ -99,6 +107,8 @@ export class Reconciler {
   private sawComplete = false;
   private pollTimer: Timer | undefined;
   private polling: Promise<void> | undefined;
+  private startCheckTimer: Timer | undefined;
+  private startChecking: Promise<void> | undefined;
   /** the tasks' logger (each controller adds its task id) */
   private readonly taskLog: Logger;
 
@@ -214,7 +224,10 @@ export class Reconciler {
     this.closed = true;
     this.pollTimer?.cancel();
     this.pollTimer = undefined;
+    this.startCheckTimer?.cancel();
+    this.startCheckTimer = undefined;
     await this.polling;
+    await this.startChecking;
     const runners = [...this.runners.values()];
     for (const r of runners) r.close();
     await Promise.all(runners.map((r) => r.done));
@@ -277,6 +290,19 @@ export class Reconciler {
     });
   }
 
+  /** A task just reported RUNNING: list the containers again soon (see startCheckMs). */
+  private scheduleStartCheck(): void {
+    const ms = this.opts.startCheckMs ?? 200;
+    if (ms <= 0 || this.closed || this.startCheckTimer) return;
+    this.startCheckTimer = this.opts.clock.setTimer(ms, () => {
+      this.startCheckTimer = undefined;
+      if (this.startChecking) return;
+      this.startChecking = this.pollRunning().finally(() => {
+        this.startChecking = undefined;
+      });
+    });
+  }
+
   /**
    * Kicks every RUNNING task whose container is not listed as running (exited, gone, or the list
    * failed): its controller inspects the container and reports what happened.
@@ -297,6 +323,7 @@ export class Reconciler {
     if (!this.runners.has(ctl.id)) return; // initial adoption: persisted/reported by the caller
     this.persist(ctl);
     this.opts.onStatus(ctl.id, { ...ctl.status });
+    if (ctl.state === TaskState.RUNNING) this.scheduleStartCheck();
   }
 
   private finished(r: Runner): void {

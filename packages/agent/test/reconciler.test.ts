@@ -112,6 +112,30 @@ class CountingRuntime extends FakeRuntime {
   }
 }
 
+test('a container that exits as soon as it started is reported FAILED at the check startCheckMs after its RUNNING, not at the next poll', async (t) => {
+  const runtime = new CountingRuntime();
+  runtime.images.add('busybox:1');
+  const clock = new ManualClock();
+  const db = new TaskDb(tempDir());
+  await db.open();
+  const reported = new Map<string, TaskStatus>();
+  const rec = new Reconciler({ runtime, clock, db, logger: silentLogger, nodeId: () => 'node-1', pollIntervalMs: 10_000, startCheckMs: 200, onStatus: (id, s) => reported.set(id, s) });
+  await rec.apply({ complete: true, updated: [makeTask('a')], removed: [] });
+  await waitFor('a RUNNING', () => reported.get('a')?.state === TaskState.RUNNING);
+  runtime.exit('a', 1);
+  const lists = runtime.lists;
+  clock.advance(150);
+  for (let j = 0; j < 3; j++) await new Promise((r) => setImmediate(r));
+  t.is(runtime.lists, lists, 'no list before startCheckMs');
+  t.is(reported.get('a')?.state, TaskState.RUNNING);
+  clock.advance(60);
+  await waitFor('a reported FAILED with its exit code', () => reported.get('a')?.state === TaskState.FAILED, 10_000, () => Object.fromEntries(reported));
+  t.is(reported.get('a')?.container?.exitCode, 1);
+  t.is(runtime.lists, lists + 1, 'one list for the check');
+  await rec.close();
+  await db.close();
+});
+
 test('running containers are watched with one runtime list per poll interval, not an inspect per task; an exit is found and reported', async (t) => {
   const runtime = new CountingRuntime();
   runtime.images.add('busybox:1');
@@ -123,6 +147,9 @@ test('running containers are watched with one runtime list per poll interval, no
   const ids = ['a', 'b', 'c'];
   await rec.apply({ complete: true, updated: ids.map((id) => makeTask(id)), removed: [] });
   await waitFor('3 tasks RUNNING', () => ids.every((id) => reported.get(id)?.state === TaskState.RUNNING));
+  // past the check that follows a start (startCheckMs), which lists once more
+  clock.advance(250);
+  for (let j = 0; j < 3; j++) await new Promise((r) => setImmediate(r));
   const inspects = runtime.inspects;
   const lists = runtime.lists;
   // 5 s of virtual time in 100 ms steps, letting each poll finish before time moves on

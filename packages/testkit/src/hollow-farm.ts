@@ -80,6 +80,9 @@ export class HollowFarm {
       dataPathAddr: '127.0.0.1',
       logger: this.log.child({ hostname }),
       pollIntervalMs: this.opts.pollIntervalMs ?? 30_000,
+      // hollow containers exit only when told to, and a thousand agents listing them 200 ms after
+      // every start would be the farm's work, not the cluster's
+      startCheckMs: 0,
       statusBatchMs: this.opts.statusBatchMs ?? 100,
       // a thousand sessions must not reconnect in lock step after a manager hiccup
       backoffBaseMs: 200,
