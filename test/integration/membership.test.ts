@@ -5,7 +5,7 @@
 // raft at its next registration renewal); the Control API refuses a demotion that would leave the
 // voters without a reachable majority.
 import test from 'ava';
-import { NodeRole, NodeSpec, RaftClient, RaftMemberStatus, ShoalError, createClient, grpc, type RaftMembersResponse } from '@shoal/api';
+import { NodeRole, NodeSpec, RaftMemberStatus, ShoalError } from '@shoal/api';
 import { observed } from '@shoal/testkit';
 import { useCluster } from './_cluster.js';
 
@@ -22,17 +22,6 @@ async function setRole(nodeId: string, role: NodeRole): Promise<void> {
     } catch (err) {
       if (!(err instanceof ShoalError && err.code === 'Conflict') || attempt >= 5) throw err;
     }
-  }
-}
-
-/** the raft members as the leader's Raft service lists them (learners flagged) */
-async function raftMembers(addr: string): Promise<RaftMembersResponse> {
-  const client = createClient(RaftClient, addr);
-  try {
-    return await new Promise<RaftMembersResponse>((resolve, reject) =>
-      client.members({}, new grpc.Metadata(), { deadline: Date.now() + 5_000 }, (err, r) => (err ? reject(err) : resolve(r))));
-  } finally {
-    client.close();
   }
 }
 
@@ -59,11 +48,7 @@ test.serial('demote a manager to a worker, then promote it back', async (t) => {
   }, 60_000);
   // it rejoined raft as a learner; the leader promotes it once it caught up. Until then the next
   // test's quorum arithmetic (3 voters) does not hold.
-  await c.waitFor('three raft voters again', async () => {
-    const r = await raftMembers((await c.leader()).listenAddr);
-    const voters = r.members.filter((m) => !m.learner).length;
-    return observed(r.members.length === 3 && voters === 3, r.members.map((m) => `${m.raftId}${m.learner ? ' (learner)' : ''}`));
-  }, 60_000);
+  await c.waitVoters(60_000);
   t.is((await c.api.getNode({ nodeId: id })).node?.role, NodeRole.MANAGER);
 });
 

@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NodeRole, NodeState, ShoalError, type JoinTokens, type Node } from '@shoal/api';
+import { NodeRole, NodeState, RaftClient, ShoalError, createClient, grpc, type JoinTokens, type Node, type RaftMembersResponse } from '@shoal/api';
 import { controlClient, type ControlApi } from './client.js';
 import { NodeProcess, type NodeRoleName } from './process.js';
 import { fetchText, parseMetrics, type Sample } from './metrics.js';
@@ -161,7 +161,23 @@ export class Cluster {
     const m = await this.newNode('manager', name);
     m.join(tokens.manager, this.liveManagerAddrs().slice(0, 3));
     await this.waitNodeReady(m, NodeRole.MANAGER);
+    await this.waitVoters();
     return m;
+  }
+
+  /**
+   * Wait until the raft leader counts every running manager as a voter. A joining manager is a
+   * learner until it caught up and the leader promoted it: a test that stops a manager before
+   * that counts on a quorum the cluster does not have (two voters, one of them stopped).
+   */
+  async waitVoters(timeoutMs = this.opts.startTimeoutMs): Promise<void> {
+    const want = this.managers().filter((m) => m.running).length;
+    await this.waitFor(`${want} raft voters`, async () => {
+      const leader = await this.leader(timeoutMs);
+      const r = await raftMembers(leader.listenAddr);
+      const voters = r.members.filter((m) => !m.learner).length;
+      return observed(voters === want, r.members.map((m) => `${m.raftId}${m.learner ? ' (learner)' : ''}`));
+    }, timeoutMs);
   }
 
   /** Join new workers (in parallel) and wait until all are ready. */
@@ -330,5 +346,16 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const e = err instanceof Error ? err : new Error(String(err));
     e.message = `startCluster failed: ${e.message}\n(data dirs kept in ${dir})\n${report}`;
     throw e;
+  }
+}
+
+/** the raft members as a manager's Raft service lists them (learners flagged) */
+async function raftMembers(addr: string): Promise<RaftMembersResponse> {
+  const client = createClient(RaftClient, addr);
+  try {
+    return await new Promise<RaftMembersResponse>((resolve, reject) =>
+      client.members({}, new grpc.Metadata(), { deadline: Date.now() + 5_000 }, (err, r) => (err ? reject(err) : resolve(r))));
+  } finally {
+    client.close();
   }
 }
