@@ -112,14 +112,24 @@ class CountingRuntime extends FakeRuntime {
   }
 }
 
-test('a container that exits as soon as it started is reported FAILED at the check startCheckMs after its RUNNING, not at the next poll', async (t) => {
+/** A reconciler on a CountingRuntime with busybox:1 present and a manual clock; `reported` holds each task's last status. */
+async function countingReconciler(opts: { pollIntervalMs: number; startCheckMs?: number }) {
   const runtime = new CountingRuntime();
   runtime.images.add('busybox:1');
   const clock = new ManualClock();
   const db = new TaskDb(tempDir());
   await db.open();
   const reported = new Map<string, TaskStatus>();
-  const rec = new Reconciler({ runtime, clock, db, logger: silentLogger, nodeId: () => 'node-1', pollIntervalMs: 10_000, startCheckMs: 200, onStatus: (id, s) => reported.set(id, s) });
+  const rec = new Reconciler({ runtime, clock, db, logger: silentLogger, nodeId: () => 'node-1', ...opts, onStatus: (id, s) => reported.set(id, s) });
+  const close = async (): Promise<void> => {
+    await rec.close();
+    await db.close();
+  };
+  return { runtime, clock, reported, rec, close };
+}
+
+test('a container that exits as soon as it started is reported FAILED at the check startCheckMs after its RUNNING, not at the next poll', async (t) => {
+  const { runtime, clock, reported, rec, close } = await countingReconciler({ pollIntervalMs: 10_000, startCheckMs: 200 });
   await rec.apply({ complete: true, updated: [makeTask('a')], removed: [] });
   await waitFor('a RUNNING', () => reported.get('a')?.state === TaskState.RUNNING);
   runtime.exit('a', 1);
@@ -132,18 +142,11 @@ test('a container that exits as soon as it started is reported FAILED at the che
   await waitFor('a reported FAILED with its exit code', () => reported.get('a')?.state === TaskState.FAILED, 10_000, () => Object.fromEntries(reported));
   t.is(reported.get('a')?.container?.exitCode, 1);
   t.is(runtime.lists, lists + 1, 'one list for the check');
-  await rec.close();
-  await db.close();
+  await close();
 });
 
 test('running containers are watched with one runtime list per poll interval, not an inspect per task; an exit is found and reported', async (t) => {
-  const runtime = new CountingRuntime();
-  runtime.images.add('busybox:1');
-  const clock = new ManualClock();
-  const db = new TaskDb(tempDir());
-  await db.open();
-  const reported = new Map<string, TaskStatus>();
-  const rec = new Reconciler({ runtime, clock, db, logger: silentLogger, nodeId: () => 'node-1', pollIntervalMs: 1000, onStatus: (id, s) => reported.set(id, s) });
+  const { runtime, clock, reported, rec, close } = await countingReconciler({ pollIntervalMs: 1000 });
   const ids = ['a', 'b', 'c'];
   await rec.apply({ complete: true, updated: ids.map((id) => makeTask(id)), removed: [] });
   await waitFor('3 tasks RUNNING', () => ids.every((id) => reported.get(id)?.state === TaskState.RUNNING));
@@ -165,6 +168,5 @@ test('running containers are watched with one runtime list per poll interval, no
   t.is(reported.get('b')?.container?.exitCode, 3);
   t.is(reported.get('a')?.state, TaskState.RUNNING);
   t.is(reported.get('c')?.state, TaskState.RUNNING);
-  await rec.close();
-  await db.close();
+  await close();
 });
