@@ -34,6 +34,7 @@ export class ManagerMetrics {
   constructor(registry = new Registry()) {
     this.registry = registry;
     const r = [registry];
+    const counter = (name: string, help: string): Counter => new Counter({ name, help, registers: r });
     this.raftTerm = new Gauge({ name: 'shoal_raft_term', help: 'Current raft term of this manager', registers: r });
     this.raftLeader = new Gauge({ name: 'shoal_raft_leader', help: '1 when this manager is the raft leader, else 0', registers: r });
     this.raftCommitLatency = new Histogram({
@@ -50,42 +51,14 @@ export class ManagerMetrics {
       registers: r,
     });
     this.dispatcherSessions = new Gauge({ name: 'shoal_dispatcher_sessions', help: 'Open agent sessions on this dispatcher', registers: r });
-    this.dispatcherHeartbeats = new Counter({ name: 'shoal_dispatcher_heartbeats_total', help: 'Heartbeats received from agents', registers: r });
-    this.dispatcherStatusBatches = new Counter({
-      name: 'shoal_dispatcher_status_batches_total',
-      help: 'Store transactions written for task status updates',
-      registers: r,
-    });
-    this.dispatcherStatusRequests = new Counter({
-      name: 'shoal_dispatcher_status_requests_total',
-      help: 'UpdateTaskStatus calls received from agents',
-      registers: r,
-    });
-    this.dispatcherStatusUpdates = new Counter({
-      name: 'shoal_dispatcher_status_updates_total',
-      help: 'Task status updates received from agents (items of UpdateTaskStatus calls)',
-      registers: r,
-    });
-    this.dispatcherAssignmentMessages = new Counter({
-      name: 'shoal_dispatcher_assignment_messages_total',
-      help: 'Incremental Assignments messages sent to agents',
-      registers: r,
-    });
-    this.dispatcherAssignmentChanges = new Counter({
-      name: 'shoal_dispatcher_assignment_changes_total',
-      help: 'Changes carried by incremental Assignments messages',
-      registers: r,
-    });
-    this.storeEntriesProposed = new Counter({
-      name: 'shoal_store_proposed_entries_total',
-      help: 'Store transactions this manager proposed to raft',
-      registers: r,
-    });
-    this.storeEntryBytesProposed = new Counter({
-      name: 'shoal_store_proposed_bytes_total',
-      help: 'Bytes of the store transactions this manager proposed to raft',
-      registers: r,
-    });
+    this.dispatcherHeartbeats = counter('shoal_dispatcher_heartbeats_total', 'Heartbeats received from agents');
+    this.dispatcherStatusBatches = counter('shoal_dispatcher_status_batches_total', 'Store transactions written for task status updates');
+    this.dispatcherStatusRequests = counter('shoal_dispatcher_status_requests_total', 'UpdateTaskStatus calls received from agents');
+    this.dispatcherStatusUpdates = counter('shoal_dispatcher_status_updates_total', 'Task status updates received from agents (items of UpdateTaskStatus calls)');
+    this.dispatcherAssignmentMessages = counter('shoal_dispatcher_assignment_messages_total', 'Incremental Assignments messages sent to agents');
+    this.dispatcherAssignmentChanges = counter('shoal_dispatcher_assignment_changes_total', 'Changes carried by incremental Assignments messages');
+    this.storeEntriesProposed = counter('shoal_store_proposed_entries_total', 'Store transactions this manager proposed to raft');
+    this.storeEntryBytesProposed = counter('shoal_store_proposed_bytes_total', 'Bytes of the store transactions this manager proposed to raft');
     this.controlRequests = new Counter({
       name: 'shoal_control_requests_total',
       help: 'Control API requests by method and result code',
