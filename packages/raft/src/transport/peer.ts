@@ -49,7 +49,7 @@ export class Peer {
   sentBatches = 0;
 
   constructor(private readonly o: PeerOptions) {
-    this.client = createClient(RaftClient, o.addr);
+    this.client = newClient(o.addr);
   }
 
   get addr(): string {
@@ -154,6 +154,27 @@ export class Peer {
     stream.on('close', () => finish('closed'));
   }
 
+  /**
+   * A batch from this peer arrived on its own stream to us: it is up, whatever our backoff last
+   * concluded. Reconnect now rather than drop our answers until the retry timer fires (up to
+   * backoffMaxMs): a member that restarts and campaigns would otherwise not hear the votes of
+   * those whose streams to it were backing off while it was down, and the election would fall
+   * back to the election timeout.
+   */
+  heardFrom(): void {
+    if (this.state !== 'backoff') return;
+    this.retryTimer?.cancel();
+    this.retryTimer = undefined;
+    this.attempt = 0;
+    // the channel keeps a reconnect backoff of its own, which no public call resets: a new
+    // channel (with its own subchannel, see newClient) connects at once
+    this.client.close();
+    this.client = newClient(this.o.addr);
+    this.state = 'idle';
+    this.connect();
+    this.flush();
+  }
+
   private backoff(): void {
     const base = Math.min(this.o.backoffMaxMs, this.o.backoffInitialMs * 2 ** this.attempt);
     this.attempt = Math.min(this.attempt + 1, 20);
@@ -185,6 +206,14 @@ export class Peer {
     }
     this.client.close();
   }
+}
+
+/**
+ * A channel to one peer with a subchannel of its own (not shared through grpc-js's global pool),
+ * so that replacing the channel also replaces the connection's reconnect backoff.
+ */
+function newClient(addr: string): RaftClient {
+  return createClient(RaftClient, addr, { 'grpc.use_local_subchannel_pool': 1 });
 }
 
 function traceWritten(msgs: RaftMessage[], to: NodeId): void {

@@ -142,6 +142,7 @@ export class RaftTransport {
         return;
       }
       from = b.from;
+      this.peers.get(from)?.heardFrom();
       const msgs: Message[] = [];
       for (const w of b.messages) if (w.to === this.o.id) msgs.push(messageFromWire(w));
       if (trace) traceReceived(msgs);

@@ -96,6 +96,34 @@ test('an unreachable peer is reported, and messages are delivered once it comes 
   }
 });
 
+test('a peer backing off is reconnected as soon as it is heard from, so answers to it get through', async (t) => {
+  // 1's stream to 2 fails while 2 is down and backs off for a minute: without the reconnect on
+  // hearing from 2, 1's answer to 2 below would be dropped until then
+  const b0 = await startNode(2);
+  const port = b0.port;
+  await b0.close();
+  const a = await startNode(1, { backoffInitialMs: 60_000, backoffMaxMs: 60_000 });
+  let b: Awaited<ReturnType<typeof startNode>> | undefined;
+  try {
+    a.t.addPeer(2, `127.0.0.1:${port}`);
+    a.t.send([msg(1, 2, 1)]);
+    await waitFor('1 backing off from 2', () => a.t.peerState(2) === 'backoff');
+    a.t.send([msg(1, 2, 2)]);
+    t.is(a.t.peerState(2), 'backoff', 'still backing off: messages are dropped');
+    b = await startNode(2, {}, port);
+    b.t.addPeer(1, a.addr);
+    b.t.send([msg(2, 1, 5)]); // 2 is back and speaks first (a restarted member's pre-vote)
+    await waitFor('1 hearing from 2', () => a.received.some((m) => m.index === 5));
+    a.t.send([msg(1, 2, 6)]); // 1's answer
+    const bb = b;
+    await waitFor("2 receiving 1's answer", () => bb.received.some((m) => m.index === 6), 5000);
+    t.false(bb.received.some((m) => m.index === 2), 'what was sent while backing off was dropped, not replayed');
+  } finally {
+    await a.close();
+    await b?.close();
+  }
+});
+
 test('a bounded queue drops and reports unreachable when full', async (t) => {
   const a = await startNode(1, { maxQueue: 5 });
   const b = await startNode(2);
