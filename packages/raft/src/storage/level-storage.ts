@@ -60,6 +60,8 @@ export interface LevelStorageOptions {
   sync?: boolean;
   /** size of a write-ahead log segment file (default 64 MiB) */
   walSegmentBytes?: number;
+  /** operations per batch of the background writes to level (default 512; tests make it small) */
+  levelSliceOps?: number;
 }
 
 const DEFAULT_SEGMENT_BYTES = 64 << 20;
@@ -82,6 +84,8 @@ export class LevelStorage implements RaftStorageReader {
   private pos: number[] = [];
   private basePos = 0;
   private queue: Promise<unknown> = Promise.resolve();
+  /** the range deletes of compacted entries (clearCompacted), in order */
+  private clearing: Promise<void> = Promise.resolve();
   private closed = false;
   private readonly sync: boolean;
   private wal!: Wal;
@@ -90,7 +94,7 @@ export class LevelStorage implements RaftStorageReader {
 
   private constructor(
     private readonly db: Db,
-    opts: LevelStorageOptions,
+    private readonly opts: LevelStorageOptions,
   ) {
     this.sync = opts.sync ?? true;
     this.snap = { metadata: { index: 0, term: 0, confState: { voters: [], learners: [] } }, data: new Uint8Array() };
@@ -127,6 +131,8 @@ export class LevelStorage implements RaftStorageReader {
     }
     const off = await this.db.get(KEY_OFFSET);
     if (off) ({ index: this.offset, term: this.offsetTerm } = decodeOffset(off));
+    // compacted entries a crash left before their range delete (see createSnapshot)
+    if (this.offset > 0) await this.db.clear({ gte: entryKey(0), lte: entryKey(this.offset) });
     const ents: Entry[] = [];
     const hi = Buffer.from([ENTRY_PREFIX + 1]);
     for await (const [k, v] of this.db.iterator({ gt: entryKey(this.offset), lt: hi })) {
@@ -155,7 +161,7 @@ export class LevelStorage implements RaftStorageReader {
       ops.push({ type: 'put', key: KEY_WAL_SEQ, value: encodeSeq(wal.lastSeq()) });
       await this.db.batch(ops, { sync: false });
     }
-    this.writer = new LevelWriter(this.db, wal, Math.max(loadedHigh, this.lastIndex()));
+    this.writer = new LevelWriter(this.db, wal, Math.max(loadedHigh, this.lastIndex()), this.opts.levelSliceOps);
     if (wal.segmentCount() > 1) this.writer.checkpoint();
   }
 
@@ -374,10 +380,14 @@ export class LevelStorage implements RaftStorageReader {
       ];
       const upTo = Math.min(compactTo, index);
       let offsetTerm = this.offsetTerm;
+      // The compacted entries that level has (most never reached it, see LevelWriter) are deleted
+      // after this batch, by a range delete that runs off the event loop: once the batch moved
+      // the offset, nothing reads them (load() starts after it, and cleans up what a crash left).
+      // Thousands of deletes in this batch held the event loop for ~100 ms.
+      const clearFrom = this.offset;
+      const clearTo = Math.min(upTo, this.writer.levelHigh);
       if (upTo > this.offset) {
         offsetTerm = this.term(upTo);
-        // only what level has: most of these entries never reached it (see LevelWriter)
-        for (let i = this.offset + 1; i <= Math.min(upTo, this.writer.levelHigh); i++) ops.push({ type: 'del', key: entryKey(i) });
         ops.push({ type: 'put', key: KEY_OFFSET, value: encodeOffset(upTo, offsetTerm) });
       }
       // The entries this batch deletes that are not in level yet are never written (most entries
@@ -397,6 +407,7 @@ export class LevelStorage implements RaftStorageReader {
         throw err;
       }
       if (taken) this.writer.written(taken);
+      if (clearTo > clearFrom) this.clearCompacted(clearFrom, clearTo);
       this.snap = { metadata, data };
       if (upTo > this.offset) {
         const drop = upTo - this.offset;
@@ -416,10 +427,20 @@ export class LevelStorage implements RaftStorageReader {
     return this.wal.segmentCount();
   }
 
+  /**
+   * Deletes the entries (from, to] that a snapshot compacted, in the background: a range delete
+   * (classic-level iterates and deletes in its own thread). Failing is harmless: the next open
+   * deletes whatever lies at or below the offset.
+   */
+  private clearCompacted(from: number, to: number): void {
+    this.clearing = this.clearing.then(() => this.db.clear({ gt: entryKey(from), lte: entryKey(to) })).catch(() => undefined);
+  }
+
   /** waits for the background writes to level and a running checkpoint (for tests) */
   async settle(): Promise<void> {
     await this.drain();
     await this.writer.checkpointDone();
+    await this.clearing;
     this.check();
   }
 
@@ -450,6 +471,7 @@ export class LevelStorage implements RaftStorageReader {
     await this.queue;
     if (this.closed) return;
     await this.writer.close();
+    await this.clearing;
     this.closed = true;
     await this.wal.close();
     await this.db.close();

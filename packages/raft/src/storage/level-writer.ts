@@ -17,6 +17,13 @@ export type PendingOp = BatchOp | { type: 'ent'; e: Entry };
 /** pending level changes (see pump) are written once there are this many, or entries of this many bytes */
 const PUMP_OPS = 20_000;
 const PUMP_BYTES = 32 << 20;
+/**
+ * A background write goes to level in batches of about this many operations, each awaited before
+ * the next is made: building a batch is synchronous (abstract-level checks and encodes every
+ * operation, ~10 us each), and 10-20k operations in one batch held the event loop for 150-380 ms,
+ * on every member at once (they reach the same WAL position together).
+ */
+export const PUMP_SLICE = 512;
 /** a key range that holds no keys: compactRange over it only flushes (and syncs) the memtable */
 const EMPTY_RANGE: [Buffer, Buffer] = [Buffer.from('z0'), Buffer.from('z1')];
 
@@ -53,6 +60,8 @@ export class LevelWriter {
     private readonly db: Db,
     private readonly wal: Wal,
     public levelHigh: number,
+    /** operations per background batch (PUMP_SLICE; tests make it small) */
+    private readonly sliceOps = PUMP_SLICE,
   ) {
     this.appliedSeq = wal.lastSeq();
     this.pendingSeq = this.appliedSeq;
@@ -134,16 +143,27 @@ export class LevelWriter {
       try {
         while (this.pendingSeq > this.appliedSeq) {
           const taken = this.pending;
-          const ops = taken.map(toBatchOp);
-          if (this.pendingHs) ops.push(this.pendingHs);
+          const hs = this.pendingHs;
           const seq = this.pendingSeq;
           this.pending = [];
           this.pendingHs = undefined;
           this.pendingBytes = 0;
-          ops.push({ type: 'put', key: KEY_WAL_SEQ, value: encodeSeq(seq) });
           const high = highestEntry(taken);
           this.levelHigh = Math.max(this.levelHigh, high); // before the write: a delete racing it must cover it
-          await this.db.batch(ops, { sync: false });
+          for (let from = 0; ; ) {
+            const to = sliceEnd(taken, from, this.sliceOps);
+            const ops = taken.slice(from, to).map(toBatchOp);
+            if (to < taken.length) {
+              await this.db.batch(ops, { sync: false });
+              from = to;
+              continue;
+            }
+            // the last slice moves "w": only then does level claim these WAL records
+            if (hs) ops.push(hs);
+            ops.push({ type: 'put', key: KEY_WAL_SEQ, value: encodeSeq(seq) });
+            await this.db.batch(ops, { sync: false });
+            break;
+          }
           this.appliedSeq = seq;
         }
       } catch (err) {
@@ -205,6 +225,19 @@ export async function flushLevel(db: Db): Promise<void> {
 
 export function toBatchOp(op: PendingOp): BatchOp {
   return op.type === 'ent' ? { type: 'put', key: entryKey(op.e.index), value: encodeEntry(op.e) } : op;
+}
+
+/**
+ * Where the slice of `ops` from `from` ends (exclusive): after `sliceOps` operations or more, and
+ * only before the put of an entry. Level may then hold changes of WAL records past "w" (a crash
+ * before the last slice): open() replays those records over them, which ends in the same state,
+ * since each slice ends where level's log is gap-free: a record's deletes of a conflicting tail
+ * (a suffix) come before its entries' puts, and are never split from them.
+ */
+export function sliceEnd(ops: readonly PendingOp[], from: number, sliceOps = PUMP_SLICE): number {
+  let to = Math.min(ops.length, from + Math.max(1, sliceOps));
+  while (to < ops.length && (ops[to] as PendingOp).type !== 'ent') to++;
+  return to;
 }
 
 function highestEntry(ops: readonly PendingOp[]): number {

@@ -10,7 +10,8 @@ import { entryPayload } from './payload.js';
 const dir = process.argv[2];
 if (!dir) throw new Error('usage: kill-child.ts DIR [WAL_SEGMENT_BYTES]');
 const segmentBytes = Number(process.argv[3] ?? 64 << 20);
-const s = await LevelStorage.open(dir, { walSegmentBytes: segmentBytes });
+// background writes to level in slices of 5 operations, so that kills also land between slices
+const s = await LevelStorage.open(dir, { walSegmentBytes: segmentBytes, levelSliceOps: 5 });
 let next = s.lastIndex() + 1;
 let term = s.hardState().term + 1;
 process.stdout.write(`open ${s.lastIndex()}\n`);

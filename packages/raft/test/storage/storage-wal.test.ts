@@ -9,6 +9,7 @@ import { LevelStorage } from '../../src/storage/index.js';
 import { Wal } from '../../src/storage/wal.js';
 import { encodeSave, scanRecord } from '../../src/storage/wal-record.js';
 import { KEY_WAL_SEQ, decodeSeq, entryKeyIndex } from '../../src/storage/codec.js';
+import { sliceEnd, type Db, type PendingOp } from '../../src/storage/level-writer.js';
 import { EntryType, type Entry } from '../../src/core/types.js';
 
 const ent = (index: number, term: number, s = `e${index}t${term}`): Entry => ({ index, term, type: EntryType.Normal, data: Buffer.from(s) });
@@ -250,4 +251,71 @@ test('pending level writes: a snapshot compacts entries level never got, and car
     t.is(Buffer.from(s.snapshot().data).toString(), 'state@95');
     await s.close();
   });
+});
+
+test('a background write to level cut short between its slices is replayed from the WAL into the same log', async (t) => {
+  // slices of 4 operations over: puts 1-10 (term 1); a new leader's record deleting 8-10 and
+  // putting 6-7 (term 2); puts 8-12 (term 2). A cut after the 3rd, 2nd or 1st slice is a crash
+  // before level has them all ("w" not moved); no slice may end inside the deletes, or level
+  // would hold 10 without 8-9
+  const t1 = Array.from({ length: 10 }, (_, i) => ent(i + 1, 1));
+  const t2 = [ent(6, 2), ent(7, 2)];
+  const t3 = [8, 9, 10, 11, 12].map((i) => ent(i, 2));
+  const want = ['e1t1', 'e2t1', 'e3t1', 'e4t1', 'e5t1', 'e6t2', 'e7t2', 'e8t2', 'e9t2', 'e10t2', 'e11t2', 'e12t2'];
+  for (const cutAfter of [0, 1, 2, 3]) {
+    await withDir(async (dir) => {
+      let s = await LevelStorage.open(dir, { levelSliceOps: 4 });
+      await s.save({ term: 1, vote: 1, commit: 5 }, t1);
+      await s.save({ term: 2, vote: 2, commit: 5 }, t2);
+      await s.save({ term: 2, vote: 2, commit: 9 }, t3);
+      const db = (s as unknown as { db: Db }).db;
+      const batch = db.batch.bind(db) as (ops: unknown, o: unknown) => Promise<void>;
+      let slices = 0;
+      (db as unknown as { batch: unknown }).batch = (ops: unknown, o: unknown) => (++slices > cutAfter ? Promise.reject(new Error('crash')) : batch(ops, o));
+      await s.close(); // the background write stops at the cut; level is closed as it is
+      t.is(slices, cutAfter + 1, `cut after ${cutAfter} slices`);
+      const level = await levelContents(dir);
+      const lastIdx = level.indexes[level.indexes.length - 1] ?? 0;
+      t.deepEqual(level.indexes, Array.from({ length: lastIdx }, (_, i) => i + 1), `level has no gap (cut after ${cutAfter}): ${level.indexes.join(',')}`);
+      t.is(level.walSeq, 0, '"w" moves only with the last slice');
+      s = await LevelStorage.open(dir);
+      t.deepEqual(s.entries(1, 13, 1e9).map(text), want, `the log after replay (cut after ${cutAfter})`);
+      t.deepEqual(s.hardState(), { term: 2, vote: 2, commit: 9 });
+      await s.close();
+      t.deepEqual((await levelContents(dir)).indexes, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 'and level has it all after the replay');
+    });
+  }
+});
+
+test('slices of a background write end only before the put of an entry', (t) => {
+  const e = (i: number): PendingOp => ({ type: 'ent', e: ent(i, 1) });
+  const d = (i: number): PendingOp => ({ type: 'del', key: Buffer.from([0x65, i]) });
+  const ops = [e(1), e(2), e(3), d(4), d(5), d(6), e(3), e(4), e(5)];
+  t.is(sliceEnd(ops, 0, 2), 2);
+  t.is(sliceEnd(ops, 2, 2), 6, 'not inside the deletes: on to the next put');
+  t.is(sliceEnd(ops, 6, 2), 8);
+  t.is(sliceEnd(ops, 8, 2), 9, 'the rest');
+  t.is(sliceEnd(ops, 0, 100), 9);
+});
+
+test('compacted entries level holds are range-deleted after the snapshot; what a crash left is deleted at the next open', async (t) => {
+  for (const clearFails of [false, true]) {
+    await withDir(async (dir) => {
+      let s = await LevelStorage.open(dir);
+      await s.save({ term: 1, vote: 1, commit: 50 }, Array.from({ length: 50 }, (_, i) => ent(i + 1, 1)));
+      await s.settle(); // level has 1-50
+      const db = (s as unknown as { db: Db }).db;
+      if (clearFails) (db as unknown as { clear: unknown }).clear = () => Promise.reject(new Error('crash before the range delete'));
+      await s.createSnapshot(40, { voters: [1], learners: [] }, Buffer.from('state@40'), 30);
+      t.is(s.firstIndex(), 31);
+      await s.close();
+      const range = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, i) => a + i);
+      t.deepEqual((await levelContents(dir)).indexes, clearFails ? range(1, 50) : range(31, 50), clearFails ? 'the range delete never ran' : 'level dropped 1-30');
+      s = await LevelStorage.open(dir);
+      t.is(s.firstIndex(), 31);
+      t.deepEqual(s.entries(31, 51, 1e9).map(text), range(31, 50).map((i) => `e${i}t1`));
+      await s.close();
+      t.deepEqual((await levelContents(dir)).indexes, range(31, 50), 'after reopening, level holds only the log after the offset');
+    });
+  }
 });
