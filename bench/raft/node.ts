@@ -2,9 +2,9 @@
 //   node --import tsx --conditions=shoal-src bench/raft/node.ts \
 //     --id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --data /tmp/x/n1 [--cluster-id bench]
 // Env: RAFT_TICK_MS (100), RAFT_ELECTION_TICKS (10), RAFT_COMMIT_DELAY_MS and RAFT_SNAPSHOT_EVERY
-// (the driver's defaults), RAFT_LOOP_DELAY (below). Prints "ready <addr>" once serving.
+// (the driver's defaults), RAFT_SNAPSHOT_STAGGER (by id, as shoald's managers), RAFT_LOOP_DELAY (below). Prints "ready <addr>" once serving.
 import { RaftKVService, RaftService, bindServer, createServer } from '@shoal/api';
-import { KvStateMachine, RaftNode, raftKvService, raftService } from '@shoal/raft';
+import { KvStateMachine, RaftNode, raftKvService, raftService, snapshotStaggerFor } from '@shoal/raft';
 import { writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
@@ -39,6 +39,8 @@ const node = await RaftNode.start({
   electionTicks: Number(process.env.RAFT_ELECTION_TICKS ?? 10),
   ...(process.env.RAFT_COMMIT_DELAY_MS ? { commitDelayMs: Number(process.env.RAFT_COMMIT_DELAY_MS) } : {}),
   ...(process.env.RAFT_SNAPSHOT_EVERY ? { snapshotEvery: Number(process.env.RAFT_SNAPSHOT_EVERY) } : {}),
+  // as shoald's managers do: the members take their snapshots in turn, not all at one index
+  snapshotStagger: process.env.RAFT_SNAPSHOT_STAGGER ? Number(process.env.RAFT_SNAPSHOT_STAGGER) : snapshotStaggerFor(id),
 });
 const server = createServer();
 server.addService(RaftService, raftService(node));

@@ -9,7 +9,7 @@
 // on every manager (the leader's broker holds the agents' streams; followers forward; see logs/).
 import { join } from 'node:path';
 import { bindServer, createServer, grpc, RaftService, ShoalError, type WeightedPeer } from '@shoal/api';
-import { RaftError, RaftNode, raftService, type Entry, type Member, type StateMachine } from '@shoal/raft';
+import { RaftError, RaftNode, raftService, snapshotStaggerFor, type Entry, type Member, type StateMachine } from '@shoal/raft';
 import { Store, type Proposer } from '@shoal/store';
 import { ControlServer, type LeaderInfo } from './controlapi/server.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
@@ -54,15 +54,14 @@ const ASSIGNMENT_BATCH_MS = 50;
 const APPLY_SLICE_MS = 200;
 
 /**
- * This manager's raft snapshotStagger: 0 to 3/8 by raft id. Managers apply the same entries, so
- * with one threshold all of them reach it at the same index and encode a snapshot of the whole
- * store at the same moment (at 100,000 tasks ~1.6 CPU-s on the leader and ~2.4 on each follower,
- * while the deploy waits on them); staggered by an eighth of the threshold each, at most one is
- * busy with it at a time and a quorum keeps committing. The stagger scales the threshold in force,
- * also when a large store's last snapshot is bigger than snapshotBytes.
+ * This manager's raft snapshotStagger: 0 to 3/8 by raft id (raft's snapshotStaggerFor). At
+ * 100,000 tasks a snapshot of the store costs ~1.6 CPU-s on the leader and ~2.4 on each follower,
+ * while the deploy waits on them: staggered, at most one manager is busy with it at a time. The
+ * stagger scales the threshold in force, also when a large store's last snapshot is bigger than
+ * snapshotBytes.
  */
 export function snapshotStagger(raftId: number): number {
-  return ((Math.max(1, raftId) - 1) % 4) / 8;
+  return snapshotStaggerFor(raftId);
 }
 
 export interface ManagerOptions {

@@ -6,5 +6,5 @@ export { newMessage } from './core/message.js';
 export type { TestingKnobs } from './core/raft.js';
 export { LevelStorage, type LevelStorageOptions } from './storage/index.js';
 export { RaftTransport, createLogger, type TransportHandler, type TransportOptions, type Logger } from './transport/index.js';
-export { RaftNode, raftService, toServiceError, leaderFromError, LEADER_TRAILER, RAFT_DEFAULTS, type RaftNodeEvents, type RaftNodeOptions, type StateMachine, type Member } from './driver/index.js';
+export { RaftNode, raftService, toServiceError, leaderFromError, LEADER_TRAILER, RAFT_DEFAULTS, type RaftNodeEvents, type RaftNodeOptions, type StateMachine, type Member, snapshotStaggerFor } from './driver/index.js';
 export { KvStateMachine, encodePut, decodePut, raftKvService } from './kv/index.js';
