@@ -1,8 +1,8 @@
 // Where the time of one write goes: runs a 3-member Shoal cluster (as bench/raft.ts does) with
-// RAFT_TRACE on, one closed-loop client for --seconds after --warmup seconds of 64 clients, and
+// RAFT_TRACE on, --clients closed-loop clients (1) for --seconds after --warmup seconds of 64 clients, and
 // joins the members' trace files (packages/raft/src/trace.ts) with the client's own timestamps by
 // raft index. Prints one JSON line: the median and p90 of every hop of a write, in ms.
-//   flock /tmp/shoal-bench.lock node --import tsx --conditions=shoal-src bench/raft/trace.ts [--seconds 8] [--warmup 5]
+//   flock /tmp/shoal-bench.lock node --import tsx --conditions=shoal-src bench/raft/trace.ts [--seconds 8] [--warmup 5] [--clients 1]
 import { RaftKVClient, createClient, grpc } from '@shoal/api';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -18,6 +18,7 @@ function opt(name: string, def: number): number {
 }
 const seconds = opt('seconds', 8);
 const warmup = opt('warmup', 5);
+const clients = opt('clients', 1);
 const now = (): number => performance.timeOrigin + performance.now();
 
 process.on('exit', killAll);
@@ -34,13 +35,17 @@ try {
   const c = createClient(RaftKVClient, t.addrs[leader] as string);
   const value = randomBytes(256);
   const end = now() + seconds * 1000;
-  for (let i = 0; now() < end; i++) {
-    const t0 = now();
-    const index = await new Promise<number>((resolve, reject) =>
-      c.put({ key: `k${i % 1000}`, value }, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err, r) => (err ? reject(err) : resolve(r.index))),
-    );
-    client.set(index, [t0, now()]);
-  }
+  await Promise.all(
+    Array.from({ length: clients }, async (_, k) => {
+      for (let i = 0; now() < end; i++) {
+        const t0 = now();
+        const index = await new Promise<number>((resolve, reject) =>
+          c.put({ key: `c${k}-k${i % 1000}`, value }, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err, r) => (err ? reject(err) : resolve(r.index))),
+        );
+        client.set(index, [t0, now()]);
+      }
+    }),
+  );
   c.close();
 } finally {
   await t.stop();
@@ -68,13 +73,26 @@ const add = (name: string, a: number | undefined, b: number | undefined): void =
   if (a === undefined || b === undefined) return;
   (hops[name] ??= []).push(b - a);
 };
-/** the first time at or after `index` an event was traced (appends and acks cover ranges) */
+/**
+ * when `index` passed an event traced per batch (appends, acks, Readys cover ranges): the time of
+ * the event at the smallest index at or after it, within 1,000 indexes
+ */
+const sortedKeys = new Map<Map<number, number>, number[]>();
 const atOrAfter = (m: Map<number, number> | undefined, index: number): number | undefined => {
   if (!m) return undefined;
   const exact = m.get(index);
   if (exact !== undefined) return exact;
-  for (let i = index + 1; i < index + 4; i++) if (m.has(i)) return m.get(i);
-  return undefined;
+  let keys = sortedKeys.get(m);
+  if (!keys) sortedKeys.set(m, (keys = [...m.keys()].sort((a, b) => a - b)));
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((keys[mid] as number) < index) lo = mid + 1;
+    else hi = mid;
+  }
+  const k = keys[lo];
+  return k !== undefined && k - index < 1000 ? m.get(k) : undefined;
 };
 let joined = 0;
 for (const [index, [send, recv]] of client) {
